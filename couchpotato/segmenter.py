@@ -1,0 +1,227 @@
+"""Cutting a PCM stream into segments, in pauses, for independent transcription.
+
+The policy, measured on the benchmark corpus (benchmarks/README.md): a segment is never shorter
+than ``min_segment_s``; until ``target_segment_s`` it is cut only in a long pause (end of a
+sentence); after that any short pause (a word gap) will do; at ``max_segment_s`` it is cut at the
+quietest point inside speech, and the two neighbours then share ``overlap_ms`` of audio whose words
+are merged by the resequencer (a word belongs to the segment whose owned span holds its centre).
+Silence is trimmed from a segment's audio, and a span without speech gets no segment (and no seq).
+
+The segmenter is synchronous and pure apart from the VAD's state: feed it ``PcmChunk``s, get
+``AudioSegment``s with gapless ``seq``s. A jump in the media clock (a live source reconnected)
+closes the open segment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from . import constants as C
+from .decoder import PcmChunk
+from .errors import ConfigError
+from .records import Segment
+from .vad import StreamingVad
+
+WINDOW_S = C.VAD_WINDOW_SAMPLES / C.SAMPLE_RATE_HZ
+
+
+@dataclass(frozen=True)
+class SegmenterOptions:
+    """How audio is cut.
+
+    Attributes:
+        min_segment_s: never cut a segment shorter than this.
+        target_segment_s: before this length, cut only in a pause of ``long_pause_ms``.
+        max_segment_s: at this length, cut inside speech (with an overlap).
+        long_pause_ms: a pause that ends a sentence.
+        short_pause_ms: a pause between words, enough once a segment has reached its target.
+        overlap_ms: audio shared by both sides of a cut inside speech.
+        speech_pad_ms: silence kept around the speech of a segment.
+        speech_threshold: VAD probability from which a window is speech.
+        silence_threshold: VAD probability under which a window is silence.
+    """
+
+    min_segment_s: float = C.MIN_SEGMENT_S
+    target_segment_s: float = C.TARGET_SEGMENT_S
+    max_segment_s: float = C.MAX_SEGMENT_S
+    long_pause_ms: float = C.LONG_PAUSE_MS
+    short_pause_ms: float = C.SHORT_PAUSE_MS
+    overlap_ms: float = C.OVERLAP_MS
+    speech_pad_ms: float = C.SPEECH_PAD_MS
+    speech_threshold: float = C.VAD_SPEECH_THRESHOLD
+    silence_threshold: float = C.VAD_SILENCE_THRESHOLD
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_segment_s <= self.target_segment_s <= self.max_segment_s:
+            raise ConfigError("segment lengths must satisfy 0 < min <= target <= max")
+        if self.max_segment_s > 28:
+            raise ConfigError("max_segment_s must be at most 28 s (one Whisper window)")
+        if self.overlap_ms < 0 or self.overlap_ms / 1000 > self.min_segment_s:
+            raise ConfigError("overlap_ms must be between 0 and min_segment_s")
+
+    @classmethod
+    def coerce(cls, value: SegmenterOptions | dict[str, Any] | None) -> SegmenterOptions:
+        if value is None:
+            return cls()
+        if isinstance(value, SegmenterOptions):
+            return value
+        return cls(**value)
+
+
+@dataclass(frozen=True, slots=True)
+class AudioSegment:
+    """A Segment and its samples (from ``segment.start`` to ``segment.end``)."""
+
+    segment: Segment
+    samples: np.ndarray
+
+
+def _frames(ms: float) -> int:
+    return max(1, round(ms / 1000 / WINDOW_S))
+
+
+class Segmenter:
+    """Stateful cutter of one PCM stream into AudioSegments."""
+
+    def __init__(
+        self,
+        session_id: str,
+        options: SegmenterOptions | dict[str, Any] | None = None,
+        *,
+        epoch: int = 0,
+        first_seq: int = 0,
+    ) -> None:
+        self.options = SegmenterOptions.coerce(options)
+        self.session_id = session_id
+        self.epoch = epoch
+        self.next_seq = first_seq
+        o = self.options
+        self._min_w = _frames(o.min_segment_s * 1000)
+        self._target_w = _frames(o.target_segment_s * 1000)
+        self._max_w = _frames(o.max_segment_s * 1000)
+        self._long_w = _frames(o.long_pause_ms)
+        self._short_w = _frames(o.short_pause_ms)
+        self._half_ov_w = round(o.overlap_ms / 2000 / WINDOW_S)
+        self._pad_w = round(o.speech_pad_ms / 1000 / WINDOW_S)
+        self._expected_sample: int | None = None
+        self._restart(0)
+
+    def _restart(self, origin: int) -> None:
+        self._vad = StreamingVad()
+        self._origin = origin  # media sample of window 0
+        self._buf = np.zeros(0, dtype=np.float32)
+        self._buf_start = origin  # media sample of _buf[0]
+        self._probs: list[float] = []
+        self._seg_w = 0  # window where the open segment's owned span starts
+        self._prev_forced = False
+
+    # --- public API ---------------------------------------------------------------------------
+
+    def push(self, chunk: PcmChunk) -> list[AudioSegment]:
+        """Feed audio; returns the segments it completes."""
+        out: list[AudioSegment] = []
+        if self._expected_sample is not None and chunk.start_sample != self._expected_sample:
+            out += self.flush()
+            self._restart(chunk.start_sample)
+        elif self._expected_sample is None and chunk.start_sample != 0:
+            self._restart(chunk.start_sample)
+        self._expected_sample = chunk.end_sample
+        self._buf = np.concatenate([self._buf, chunk.samples.astype(np.float32, copy=False)])
+        for p in self._vad.process(chunk.samples):
+            self._probs.append(float(p))
+            seg = self._decide(len(self._probs) - 1)
+            if seg is not None:
+                out.append(seg)
+        return out
+
+    def flush(self) -> list[AudioSegment]:
+        """End of stream: the open segment, including a last partial window, if it holds speech."""
+        end_sample = self._buf_start + len(self._buf)
+        seg = self._emit(self._seg_w, None, forced=False, end_sample=end_sample)
+        self._seg_w = len(self._probs)
+        self._prev_forced = False
+        return [seg] if seg is not None else []
+
+    # --- policy -------------------------------------------------------------------------------
+
+    def _decide(self, i: int) -> AudioSegment | None:
+        """Called as window ``i`` is scored: cut if the policy says so."""
+        o = self.options
+        length = i + 1 - self._seg_w
+        if length < self._min_w:
+            return None
+        need = self._long_w if length < self._target_w else self._short_w
+        run_start = i - need + 1
+        if run_start >= self._seg_w and all(p < o.silence_threshold for p in self._probs[run_start : i + 1]):
+            j = run_start
+            while j > self._seg_w and self._probs[j - 1] < o.silence_threshold:
+                j -= 1
+            return self._cut((j + i + 1) // 2, forced=False)
+        if length >= self._max_w:
+            lo = self._seg_w + self._min_w
+            hi = i + 1 - self._half_ov_w  # the right side of the overlap must already be here
+            if hi <= lo:
+                hi = lo + 1
+            c = lo + int(np.argmin(self._probs[lo:hi]))
+            return self._cut(c, forced=True)
+        return None
+
+    def _cut(self, c: int, *, forced: bool) -> AudioSegment | None:
+        seg = self._emit(self._seg_w, c, forced=forced, end_sample=None)
+        self._seg_w = c
+        self._prev_forced = forced
+        # Keep only what the next segment may still need: its left overlap.
+        keep_from = self._sample(c - self._half_ov_w - self._pad_w)
+        drop = max(0, keep_from - self._buf_start)
+        if drop:
+            self._buf = self._buf[drop:]
+            self._buf_start += drop
+        return seg
+
+    def _emit(self, s: int, c: int | None, *, forced: bool, end_sample: int | None) -> AudioSegment | None:
+        o = self.options
+        n = len(self._probs)
+        c_w = n if c is None else c
+        a0 = s - self._half_ov_w if self._prev_forced else s
+        a1 = min(n, c_w + self._half_ov_w) if forced else c_w
+        a0 = max(a0, 0)
+        probs = np.asarray(self._probs[a0:a1], dtype=np.float32)
+        speech = np.flatnonzero(probs >= o.speech_threshold)
+        if len(speech) == 0:
+            return None
+        t0 = max(a0, a0 + int(speech[0]) - self._pad_w)
+        t1 = min(a1, a0 + int(speech[-1]) + 1 + self._pad_w)
+        start_sample = self._sample(t0)
+        stop_sample = self._sample(t1)
+        keep_end_sample = self._sample(c_w)
+        if c is None and end_sample is not None:
+            # The stream's last (partial) window belongs to the final segment.
+            if t1 == a1:
+                stop_sample = end_sample
+            keep_end_sample = end_sample
+        samples = self._buf[max(0, start_sample - self._buf_start) : max(0, stop_sample - self._buf_start)]
+        sr = C.SAMPLE_RATE_HZ
+        segment = Segment(
+            session_id=self.session_id,
+            seq=self.next_seq,
+            start=start_sample / sr,
+            end=stop_sample / sr,
+            keep_start=self._sample(s) / sr,
+            keep_end=keep_end_sample / sr,
+            epoch=self.epoch,
+        )
+        self.next_seq += 1
+        return AudioSegment(segment, samples.copy())
+
+    def _sample(self, window: int) -> int:
+        return self._origin + max(0, window) * C.VAD_WINDOW_SAMPLES
+
+
+def with_seq(seg: AudioSegment, seq: int) -> AudioSegment:
+    return AudioSegment(replace(seg.segment, seq=seq), seg.samples)
+
+
+__all__ = ["AudioSegment", "Segmenter", "SegmenterOptions"]

@@ -1,0 +1,1 @@
+"""docsweb — see docs/architecture.md; built in its own issue."""

@@ -1,0 +1,1 @@
+"""hotpotato — see docs/architecture.md; built in its own issue."""

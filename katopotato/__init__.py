@@ -1,0 +1,1 @@
+"""katopotato — see docs/architecture.md; built in its own issue."""

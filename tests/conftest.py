@@ -1,0 +1,55 @@
+"""Shared fixtures: generated speech, served media, the ASR engine (loaded once per run)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from couchpotato.testing import Programme, build_programme, serve_directory, synthesize
+
+NEEDS = ("ffmpeg", "espeak-ng", "flite")
+
+
+def _missing() -> list[str]:
+    return [t for t in NEEDS if shutil.which(t) is None]
+
+
+requires_media_tools = pytest.mark.skipif(
+    bool(_missing()), reason=f"needs {', '.join(_missing())} on PATH (make install puts them there)"
+)
+
+
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(scope="session")
+def short_speech(media_dir: Path) -> tuple[Path, str]:
+    """About 12 s of one voice: quick to transcribe."""
+    if _missing():
+        pytest.skip(f"needs {', '.join(_missing())}")
+    text = (
+        "The city council met on Tuesday evening to discuss the new library. "
+        "Several residents asked for longer opening hours on weekends. "
+        "The mayor said the budget would be published next month."
+    )
+    return synthesize(text, media_dir / "short.wav"), text
+
+
+@pytest.fixture(scope="session")
+def programme(media_dir: Path) -> Programme:
+    """Four corpus paragraphs in four voices with pauses: about 75 s."""
+    if _missing():
+        pytest.skip(f"needs {', '.join(_missing())}")
+    return build_programme(media_dir / "programme", 4)
+
+
+@pytest.fixture(scope="session")
+def media_url(media_dir: Path, programme: Programme, short_speech: tuple[Path, str]) -> Iterator[str]:
+    """Base URL of an HTTP server over the media folder."""
+    with serve_directory(media_dir) as url:
+        yield url

@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from couchpotato.corrections import Corrections
+from couchpotato.records import Segment, SegmentFailure, SegmentResult, Word
+from couchpotato.resequencer import Outcome, Resequencer, ResequencerState
+
+
+def make_outcomes(n: int, failed: set[int]) -> list[Outcome]:
+    out: list[Outcome] = []
+    for seq in range(n):
+        seg = Segment("s", seq, seq * 2.0, seq * 2.0 + 2.0, seq * 2.0, seq * 2.0 + 2.0)
+        if seq in failed:
+            out.append(SegmentFailure(seg, "asr_failed"))
+        else:
+            words = (
+                Word(seq * 2.0 + 0.1, seq * 2.0 + 0.5, f" w{seq}a", 0.9),
+                Word(seq * 2.0 + 1.0, seq * 2.0 + 1.4, f" w{seq}b", 0.9),
+            )
+            out.append(SegmentResult(seg, words, "test"))
+    return out
+
+
+def shape(events: list[Any]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in e.to_dict().items() if k != "emitted_at"} for e in events]
+
+
+@st.composite
+def deliveries(draw: st.DrawFn) -> tuple[int, set[int], list[int]]:
+    n = draw(st.integers(1, 25))
+    failed = draw(st.sets(st.integers(0, n - 1), max_size=n))
+    order = draw(st.permutations(list(range(n))))
+    dups = draw(st.lists(st.integers(0, n - 1), max_size=10))
+    positions = [draw(st.integers(0, n + len(dups))) for _ in dups]
+    order = list(order)
+    for d, p in zip(dups, positions, strict=True):
+        order.insert(min(p, len(order)), d)
+    return n, failed, order
+
+
+@given(deliveries())
+@settings(max_examples=300)
+def test_any_order_and_duplication_gives_the_same_ordered_output(
+    case: tuple[int, set[int], list[int]],
+) -> None:
+    n, failed, order = case
+    outcomes = make_outcomes(n, failed)
+    reference = Resequencer("s")
+    expected: list[Any] = []
+    for o in outcomes:
+        expected += reference.offer(o, 0.0)
+    r = Resequencer("s")
+    got: list[Any] = []
+    for i in order:
+        got += r.offer(outcomes[i], 0.0)
+    got += r.finish(n, 0.0)
+    seqs = [e.seq for e in got]
+    assert seqs == list(range(n)), "every seq exactly once, in order"
+    assert shape(got) == shape(expected)
+    assert {e.seq for e in got if e.type == "gap"} == failed, "failures are marked, never silent"
+
+
+@given(deliveries(), st.integers(0, 30))
+@settings(max_examples=200)
+def test_state_survives_a_json_round_trip_mid_stream(case: tuple[int, set[int], list[int]], cut: int) -> None:
+    n, failed, order = case
+    outcomes = make_outcomes(n, failed)
+    straight = Resequencer("s")
+    a: list[Any] = []
+    for i in order:
+        a += straight.offer(outcomes[i], 0.0)
+    r = Resequencer("s")
+    b: list[Any] = []
+    for k, i in enumerate(order):
+        if k == cut:  # another process picks up from the serialised state
+            r = Resequencer("s", state=ResequencerState.from_dict(json.loads(json.dumps(r.state.to_dict()))))
+        b += r.offer(outcomes[i], 0.0)
+    assert shape(a) == shape(b)
+
+
+def test_a_missing_seq_becomes_a_gap_after_the_timeout() -> None:
+    outcomes = make_outcomes(4, set())
+    r = Resequencer("s", gap_timeout_s=10)
+    assert r.offer(outcomes[0], 0.0)[0].seq == 0
+    assert r.offer(outcomes[2], 1.0) == []
+    assert r.offer(outcomes[3], 2.0) == []
+    assert r.expire(5.0) == []
+    events = r.expire(11.5)
+    assert [(e.type, e.seq) for e in events] == [("gap", 1), ("segment", 2), ("segment", 3)]
+    assert events[0].reason == "timeout"
+    assert (events[0].start, events[0].end) == (2.0, 4.0)
+    assert r.offer(outcomes[1], 12.0) == [], "a late result for a gapped seq is not emitted twice"
+
+
+def test_finish_gaps_what_never_arrived() -> None:
+    outcomes = make_outcomes(3, set())
+    r = Resequencer("s")
+    r.offer(outcomes[2], 0.0)
+    events = r.finish(3, 1.0)
+    assert [(e.type, e.seq) for e in events] == [("gap", 0), ("gap", 1), ("segment", 2)]
+
+
+def test_overlap_words_are_merged_not_doubled() -> None:
+    # A cut inside speech at t=5.0 with 0.6 s of overlap: both segments heard "budget".
+    a = Segment("s", 0, 0.0, 5.3, 0.0, 5.0)
+    b = Segment("s", 1, 4.7, 9.0, 5.0, 9.0)
+    ra = SegmentResult(
+        a, (Word(3.9, 4.4, " city", 0.9), Word(4.5, 4.98, " budget", 0.9), Word(5.0, 5.3, " and", 0.4)), "t"
+    )
+    rb = SegmentResult(
+        b, (Word(4.7, 4.99, " budget", 0.8), Word(5.05, 5.3, " and", 0.9), Word(5.4, 5.9, " roads", 0.9)), "t"
+    )
+    r = Resequencer("s")
+    ev = r.offer(rb, 0.0) + r.offer(ra, 0.0)
+    assert [e.text for e in ev] == ["city budget", "and roads"]
+
+
+def test_same_word_on_both_sides_of_a_cut_is_kept_once() -> None:
+    a = Segment("s", 0, 0.0, 5.3, 0.0, 5.0)
+    b = Segment("s", 1, 4.7, 9.0, 5.0, 9.0)
+    ra = SegmentResult(a, (Word(4.5, 4.98, " budget", 0.9),), "t")
+    rb = SegmentResult(b, (Word(4.8, 5.2, " budget.", 0.8), Word(5.4, 5.9, " roads", 0.9)), "t")
+    r = Resequencer("s")
+    ev = r.offer(ra, 0.0) + r.offer(rb, 0.0)
+    assert [e.text for e in ev] == ["budget", "roads"]
+
+
+def test_corrections_apply_at_commit() -> None:
+    seg = Segment("s", 0, 0.0, 3.0, 0.0, 3.0)
+    res = SegmentResult(
+        seg,
+        (Word(0.1, 0.5, " May", 0.9), Word(0.5, 0.9, " repeat", 0.9), Word(1.0, 1.5, " spoke.", 0.9)),
+        "t",
+    )
+    r = Resequencer("s", corrections=Corrections.from_mapping({"may repeat": "Mayor Pete"}))
+    (ev,) = r.offer(res, 0.0)
+    assert ev.text == "Mayor Pete spoke."
+    assert ev.words[0].start == 0.1 and ev.words[-1].end == 1.5

@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from couchpotato.decoder import PcmChunk
+from couchpotato.errors import ConfigError
+from couchpotato.segmenter import AudioSegment, Segmenter, SegmenterOptions
+from couchpotato.testing import synthesize
+from tests.conftest import requires_media_tools
+
+SR = 16_000
+
+
+def load_wav(path: Path) -> np.ndarray:
+    from faster_whisper import decode_audio
+
+    return np.asarray(decode_audio(str(path)), dtype=np.float32)
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
+    """Two sentences, a long silence, then a long breathless sentence: every kind of cut."""
+    folder = tmp_path_factory.mktemp("seg")
+    a = load_wav(synthesize("Good evening. Tonight we look at the budget and the bridge.", folder / "a.wav"))
+    b = load_wav(
+        synthesize(
+            "the council agreed to a smaller version of the plan for the branches that open on sundays "
+            "for a trial period of six months and the director said she was pleased with the result",
+            folder / "b.wav",
+            rate_wpm=230,
+        )
+    )
+    return np.concatenate([a, np.zeros(SR * 3, np.float32), b])
+
+
+def run(audio: np.ndarray, chunk: int, options: SegmenterOptions | None = None) -> list[AudioSegment]:
+    seg = Segmenter("s", options)
+    out: list[AudioSegment] = []
+    for i in range(0, len(audio), chunk):
+        out += seg.push(PcmChunk(i, audio[i : i + chunk]))
+    return out + seg.flush()
+
+
+@requires_media_tools
+def test_segments_have_gapless_seqs_and_tile_the_timeline(speech: np.ndarray) -> None:
+    opts = SegmenterOptions(max_segment_s=6.0, target_segment_s=4.0, min_segment_s=1.5)
+    segs = run(speech, 1600, opts)
+    assert [s.segment.seq for s in segs] == list(range(len(segs)))
+    for s in segs:
+        seg = s.segment
+        half_overlap = opts.overlap_ms / 2000
+        assert seg.keep_start < seg.keep_end
+        assert (
+            seg.keep_start - half_overlap - 1e-9 <= seg.start < seg.end <= seg.keep_end + half_overlap + 1e-9
+        )
+        assert seg.end - seg.start <= opts.max_segment_s + opts.overlap_ms / 1000 + 0.1
+        assert len(s.samples) == round((seg.end - seg.start) * SR)
+    for prev, nxt in itertools.pairwise(segs):
+        assert prev.segment.keep_end <= nxt.segment.keep_start + 1e-9, "owned spans never overlap"
+    assert any(s.segment.overlap > 0 for s in segs), "the breathless sentence forces a cut with overlap"
+
+
+@requires_media_tools
+def test_silence_gets_no_segment_and_is_trimmed(speech: np.ndarray) -> None:
+    segs = run(speech, 1600)
+    # no segment's audio is mostly the 3 s of silence
+    for s in segs:
+        assert s.segment.end - s.segment.start < 10
+    silent = Segmenter("s")
+    out = []
+    for i in range(0, SR * 10, 1600):
+        out += silent.push(PcmChunk(i, np.zeros(1600, np.float32)))
+    assert out + silent.flush() == []
+
+
+@requires_media_tools
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(chunk=st.integers(1, 20_000))
+def test_cuts_do_not_depend_on_how_audio_arrives(speech: np.ndarray, chunk: int) -> None:
+    reference = [
+        (s.segment.start, s.segment.end, s.segment.keep_start, s.segment.keep_end) for s in run(speech, 1600)
+    ]
+    got = [
+        (s.segment.start, s.segment.end, s.segment.keep_start, s.segment.keep_end) for s in run(speech, chunk)
+    ]
+    assert got == reference
+
+
+@requires_media_tools
+def test_a_clock_jump_closes_the_open_segment(speech: np.ndarray) -> None:
+    seg = Segmenter("s")
+    half = SR * 2
+    out = seg.push(PcmChunk(0, speech[:half]))
+    out += seg.push(PcmChunk(half + SR * 60, speech[half : half + SR * 4]))
+    out += seg.flush()
+    assert out[0].segment.end <= 2.0 + 1e-9
+    assert out[1].segment.start >= 62.0
+    assert [s.segment.seq for s in out] == [0, 1]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"min_segment_s": 0},
+        {"min_segment_s": 5, "target_segment_s": 4},
+        {"max_segment_s": 40},
+        {"overlap_ms": -1},
+    ],
+)
+def test_invalid_options_are_refused(kwargs: dict[str, float]) -> None:
+    with pytest.raises(ConfigError):
+        SegmenterOptions(**kwargs)

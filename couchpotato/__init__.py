@@ -7,7 +7,7 @@ to 16 kHz PCM, VAD-aware segmentation, ASR engines, corrections and the resequen
 from __future__ import annotations
 
 from .asr import AsrEngine, AsrOptions, FasterWhisperEngine
-from .capture import CaptureOptions, capture_events
+from .capture import Capture, CaptureOptions, capture_events
 from .corrections import Corrections
 from .errors import CouchPotatoError, SourceError
 from .pipeline import Pipeline, PipelineOptions
@@ -21,6 +21,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AsrEngine",
     "AsrOptions",
+    "Capture",
     "CaptureOptions",
     "Corrections",
     "CouchPotatoError",

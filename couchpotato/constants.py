@@ -20,7 +20,8 @@ TARGET_SEGMENT_S = 5.0  # before this, cut only in a long pause; after it, any w
 MAX_SEGMENT_S = 9.0  # at this length, cut at the quietest point inside speech, with an overlap
 LONG_PAUSE_MS = 300
 SHORT_PAUSE_MS = 120
-OVERLAP_MS = 600  # audio shared by two segments when a cut falls inside speech
+OVERLAP_MS = 2000  # audio shared by two segments when a cut falls inside speech (1 s each side)
+CONTEXT_MS = 1000  # audio before its owned span every segment is decoded with, as a lead-in
 SPEECH_PAD_MS = 200  # silence kept around speech when a segment's audio is trimmed
 
 # ASR
@@ -33,7 +34,8 @@ ASR_RETRIES = 1  # a segment whose transcription fails is retried this many time
 
 # Resequencer
 GAP_TIMEOUT_S = 120.0  # a missing seq that holds later results back this long becomes a gap
-BOUNDARY_DUPLICATE_S = 0.5  # same word on both sides of a cut, this close in time: one is dropped
+BOUNDARY_DUPLICATE_S = 0.8  # same word on both sides of a cut, this close in time: one is dropped
+BOUNDARY_SIMILARITY = 0.75  # spelling similarity (difflib ratio) from which two words are "the same"
 
 # Capture robustness
 STALL_TIMEOUT_S = 20.0  # no PCM for this long: the source has stalled

@@ -14,11 +14,12 @@ scheduler can keep it in the broker and any process can continue where another s
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .constants import BOUNDARY_DUPLICATE_S, GAP_TIMEOUT_S
+from .constants import BOUNDARY_DUPLICATE_S, BOUNDARY_SIMILARITY, GAP_TIMEOUT_S
 from .corrections import Corrections
 from .records import (
     CommitEvent,
@@ -68,9 +69,7 @@ class ResequencerState:
     def from_dict(cls, d: dict[str, Any]) -> ResequencerState:
         held: dict[int, Outcome] = {}
         for k, v in d.get("held", {}).items():
-            held[int(k)] = (
-                SegmentResult.from_dict(v) if v["kind"] == "result" else SegmentFailure.from_dict(v)
-            )
+            held[int(k)] = SegmentResult.from_dict(v) if v["kind"] == "result" else SegmentFailure.from_dict(v)
         last = d.get("last_word")
         return cls(
             next_seq=int(d["next_seq"]),
@@ -174,8 +173,12 @@ class Resequencer:
 
 
 def _same_word(a: Word, b: Word) -> bool:
-    same_text = _NORMALISE.sub("", a.word.lower()) == _NORMALISE.sub("", b.word.lower())
-    return same_text and abs(a.start - b.start) < BOUNDARY_DUPLICATE_S
+    """The same word heard on both sides of a cut: close in time, and spelt alike (the two decodes
+    may differ slightly, "Capitol"/"capital")."""
+    x, y = _NORMALISE.sub("", a.word.lower()), _NORMALISE.sub("", b.word.lower())
+    if not x or not y or abs(a.start - b.start) >= BOUNDARY_DUPLICATE_S:
+        return False
+    return x == y or difflib.SequenceMatcher(None, x, y).ratio() >= BOUNDARY_SIMILARITY
 
 
 __all__ = ["Resequencer", "ResequencerState"]

@@ -39,6 +39,8 @@ class SegmenterOptions:
         long_pause_ms: a pause that ends a sentence.
         short_pause_ms: a pause between words, enough once a segment has reached its target.
         overlap_ms: audio shared by both sides of a cut inside speech.
+        context_ms: audio before its owned span that every segment is transcribed with (the words
+            in it belong to the previous segment; they give the decoder a lead-in).
         speech_pad_ms: silence kept around the speech of a segment.
         speech_threshold: VAD probability from which a window is speech.
         silence_threshold: VAD probability under which a window is silence.
@@ -50,6 +52,7 @@ class SegmenterOptions:
     long_pause_ms: float = C.LONG_PAUSE_MS
     short_pause_ms: float = C.SHORT_PAUSE_MS
     overlap_ms: float = C.OVERLAP_MS
+    context_ms: float = C.CONTEXT_MS
     speech_pad_ms: float = C.SPEECH_PAD_MS
     speech_threshold: float = C.VAD_SPEECH_THRESHOLD
     silence_threshold: float = C.VAD_SILENCE_THRESHOLD
@@ -61,6 +64,8 @@ class SegmenterOptions:
             raise ConfigError("max_segment_s must be at most 28 s (one Whisper window)")
         if self.overlap_ms < 0 or self.overlap_ms / 1000 > self.min_segment_s:
             raise ConfigError("overlap_ms must be between 0 and min_segment_s")
+        if self.context_ms < 0 or self.context_ms / 1000 > self.min_segment_s:
+            raise ConfigError("context_ms must be between 0 and min_segment_s")
 
     @classmethod
     def coerce(cls, value: SegmenterOptions | dict[str, Any] | None) -> SegmenterOptions:
@@ -105,6 +110,7 @@ class Segmenter:
         self._long_w = _frames(o.long_pause_ms)
         self._short_w = _frames(o.short_pause_ms)
         self._half_ov_w = round(o.overlap_ms / 2000 / WINDOW_S)
+        self._ctx_w = round(o.context_ms / 1000 / WINDOW_S)
         self._pad_w = round(o.speech_pad_ms / 1000 / WINDOW_S)
         self._expected_sample: int | None = None
         self._restart(0)
@@ -174,7 +180,7 @@ class Segmenter:
         self._seg_w = c
         self._prev_forced = forced
         # Keep only what the next segment may still need: its left overlap.
-        keep_from = self._sample(c - self._half_ov_w - self._pad_w)
+        keep_from = self._sample(c - max(self._half_ov_w, self._ctx_w) - self._pad_w)
         drop = max(0, keep_from - self._buf_start)
         if drop:
             self._buf = self._buf[drop:]
@@ -185,15 +191,20 @@ class Segmenter:
         o = self.options
         n = len(self._probs)
         c_w = n if c is None else c
-        a0 = s - self._half_ov_w if self._prev_forced else s
+        a0 = s - max(self._half_ov_w if self._prev_forced else 0, self._ctx_w)
         a1 = min(n, c_w + self._half_ov_w) if forced else c_w
         a0 = max(a0, 0)
         probs = np.asarray(self._probs[a0:a1], dtype=np.float32)
-        speech = np.flatnonzero(probs >= o.speech_threshold)
-        if len(speech) == 0:
-            return None
-        t0 = max(a0, a0 + int(speech[0]) - self._pad_w)
-        t1 = min(a1, a0 + int(speech[-1]) + 1 + self._pad_w)
+        speech = np.flatnonzero(probs >= o.speech_threshold) + a0
+        owned = speech[speech >= s]
+        if not len(owned):
+            return None  # no speech in the span this segment owns
+        # Lead-in context: the speech just before this segment's first word, but never across a
+        # pause longer than the context itself (silence tells the decoder nothing).
+        lead = speech[(speech >= int(owned[0]) - self._ctx_w) & (speech < int(owned[0]))]
+        first = int(lead[0]) if len(lead) else int(owned[0])
+        t0 = max(a0, first - self._pad_w)
+        t1 = min(a1, int(speech[-1]) + 1 + self._pad_w)
         start_sample = self._sample(t0)
         stop_sample = self._sample(t1)
         keep_end_sample = self._sample(c_w)

@@ -31,6 +31,11 @@ from .base import AsrOptions
 
 FRAMES_PER_S = 100  # Whisper's mel frames
 FULL_WINDOW_FRAMES = 3000
+COLLAPSE_TAIL_S = 0.5
+COLLAPSE_WORD_S = 0.02
+COLLAPSE_MIN_WORDS = 3
+TAIL_WORD_WINDOW_S = 0.2
+TAIL_WORD_S = 0.12
 _window = threading.local()
 _patch_lock = threading.Lock()
 
@@ -116,6 +121,7 @@ class FasterWhisperEngine:
         self.model_name = model
         self.name = f"faster-whisper:{model}"
         self.short_window = short_window
+        self.fallbacks = 0  # segments decoded again in a full window
         self._model = _load(model, device, compute_type, threads, workers)
         if short_window:
             _install_window_patch()
@@ -123,8 +129,18 @@ class FasterWhisperEngine:
     def transcribe(self, samples: np.ndarray, options: AsrOptions) -> list[Word]:
         if not len(samples):
             return []
+        if not self.short_window:
+            return self._decode(samples, options, None)
+        words = self._decode(samples, options, encoder_frames(len(samples)))
+        if collapsed(words, len(samples) / SAMPLE_RATE_HZ):
+            # The decoder filled the padded tail by repeating itself: decode again in a full window.
+            self.fallbacks += 1
+            words = self._decode(samples, options, None)
+        return words
+
+    def _decode(self, samples: np.ndarray, options: AsrOptions, frames: int | None) -> list[Word]:
         duration = len(samples) / SAMPLE_RATE_HZ
-        _window.frames = encoder_frames(len(samples)) if self.short_window else None
+        _window.frames = frames
         try:
             segments, _info = self._model.transcribe(
                 samples.astype(np.float32, copy=False),
@@ -140,14 +156,39 @@ class FasterWhisperEngine:
                 for w in seg.words or ():
                     start = min(max(0.0, float(w.start)), duration)
                     end = min(max(start, float(w.end)), duration)
-                    words.append(Word(start, end, str(w.word), float(w.probability)))
-            return words
-        except AsrError:
-            raise
-        except Exception as e:
+                    text = str(w.word)
+                    if words and not any(ch.isalnum() for ch in text):
+                        # punctuation the tokenizer split off belongs to the word before it
+                        last = words[-1]
+                        words[-1] = Word(last.start, max(last.end, end), last.word + text.strip(), last.probability)
+                        continue
+                    words.append(Word(start, end, text, float(w.probability)))
+            return drop_tail_hallucination(words, duration)
+        except Exception as e:  # CTranslate2 and tokenizer errors alike
             raise AsrError(f"transcription failed: {e}") from e
         finally:
             _window.frames = None
 
 
-__all__ = ["FasterWhisperEngine", "encoder_frames", "model_path"]
+def drop_tail_hallucination(words: list[Word], duration: float) -> list[Word]:
+    """Drop an instant-long word in the silent pad after the last real word ("Thank you.", "Okay.").
+
+    Segments end with a little silence; the tiny model sometimes "hears" a stock phrase there. Such
+    words start within the last TAIL_WORD_WINDOW_S of the audio and last almost nothing.
+    """
+    while words and words[-1].start >= duration - TAIL_WORD_WINDOW_S and words[-1].end - words[-1].start <= TAIL_WORD_S:
+        words = words[:-1]
+    return words
+
+
+def collapsed(words: list[Word], duration: float) -> bool:
+    """Whether the words end in a run squeezed into the last instant: Whisper repeating itself.
+
+    In a shortened window the tiny model sometimes decodes the same sentence twice; the repeat has no
+    audio under it, so its words get zero-length timestamps at the very end of the segment.
+    """
+    tail = [w for w in words if w.start >= duration - COLLAPSE_TAIL_S and w.end - w.start < COLLAPSE_WORD_S]
+    return len(tail) >= COLLAPSE_MIN_WORDS
+
+
+__all__ = ["FasterWhisperEngine", "collapsed", "drop_tail_hallucination", "encoder_frames", "model_path"]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 CORPUS = Path(__file__).with_name("corpus.txt")
 # engine:voice, rotated across paragraphs
-VOICES: tuple[str, ...] = ("espeak:en-us", "flite:kal", "espeak:en-gb", "flite:slt", "flite:awb", "flite:rms")
+VOICES: tuple[str, ...] = ("espeak:en-us", "flite:slt", "espeak:en-gb", "flite:awb", "flite:rms", "flite:kal")
 
 
 def corpus_paragraphs() -> list[str]:
@@ -66,9 +66,7 @@ def _cached_programme(paragraphs: int, pause_s: float, folder: str) -> Programme
     for i, text in enumerate(paras):
         speech = synthesize(text, out / f"para{i}.wav", VOICES[i % len(VOICES)])
         padded = out / f"para{i}_pad.wav"
-        _run(
-            ["ffmpeg", "-v", "error", "-y", "-i", str(speech), "-af", f"apad=pad_dur={pause_s}", str(padded)]
-        )
+        _run(["ffmpeg", "-v", "error", "-y", "-i", str(speech), "-af", f"apad=pad_dur={pause_s}", str(padded)])
         parts.append(padded)
     listing = out / "list.txt"
     listing.write_text("".join(f"file '{p.name}'\n" for p in parts), encoding="utf-8")

@@ -28,8 +28,7 @@ class Run:
         return " ".join(e["text"] for e in self.events() if e.get("type") == "segment")
 
 
-def couchpotato(*args: str, allow: str | None = "127.0.0.0/8", stdin: bytes | None = None,
-                timeout: float = 240) -> Run:
+def couchpotato(*args: str, allow: str | None = "127.0.0.0/8", stdin: bytes | None = None, timeout: float = 240) -> Run:
     env = dict(os.environ)
     env.pop("COUCHPOTATO_URL_ALLOWLIST", None)
     if allow is not None:

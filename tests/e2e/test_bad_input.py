@@ -16,8 +16,10 @@ import pytest
 
 from couchpotato.testing import hls_live, serve_directory
 from tests.conftest import requires_media_tools
+from tests.e2e.conftest import CLI
 
 pytestmark = [pytest.mark.e2e, requires_media_tools]
+LOOPBACK_ENV = {**os.environ, "COUCHPOTATO_URL_ALLOWLIST": "127.0.0.0/8"}
 
 
 def one_line_error(run: Any, *needles: str) -> None:
@@ -34,8 +36,21 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("site")
     (folder / "page.html").write_text("<!doctype html><html><body><p>Not media.</p></body></html>")
     (folder / "notes.txt").write_text("just some text\n" * 50)
-    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=d=2:s=160x120", "-c:v", "libx264",
-                    str(folder / "silent.mp4")], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=d=2:s=160x120",
+            "-c:v",
+            "libx264",
+            str(folder / "silent.mp4"),
+        ],
+        check=True,
+    )
     with serve_directory(folder) as url:
         yield url
 
@@ -61,8 +76,16 @@ def test_unresolvable_host(cli: Any) -> None:
     one_line_error(cli("transcribe", "http://no-such-host.invalid/a.wav"), "cannot resolve")
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:9/a.wav", "http://169.254.169.254/latest/meta-data/",
-                                 "http://[::1]/a.wav", "http://10.0.0.1/a.wav", "http://localhost/a.wav"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9/a.wav",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]/a.wav",
+        "http://10.0.0.1/a.wav",
+        "http://localhost/a.wav",
+    ],
+)
 def test_private_addresses_are_refused_without_allowlist(cli: Any, url: str) -> None:
     one_line_error(cli("transcribe", url, allow=None), "refused", "couchpotato_url_allowlist")
 
@@ -137,14 +160,25 @@ def test_a_stalled_http_stream_times_out(cli: Any, short_speech: tuple[Path, str
             c.close()
 
 
-def test_a_live_stream_that_dies_is_retried_then_given_up(cli: Any, short_speech: tuple[Path, str], tmp_path: Path) -> None:
+def test_a_live_stream_that_dies_is_retried_then_given_up(
+    cli: Any, short_speech: tuple[Path, str], tmp_path: Path
+) -> None:
     """The HLS producer dies mid-stream and its segments vanish: reconnect with backoff, then fail."""
     folder = tmp_path / "hls"
     with hls_live(short_speech[0], folder) as playlist, serve_directory(folder) as url:
         proc = subprocess.Popen(
-            [str(Path(os.sys.executable).with_name("couchpotato")), "transcribe", f"{url}/{playlist.name}",
-             "--stall-timeout", "2", "--format", "jsonl"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "COUCHPOTATO_URL_ALLOWLIST": "127.0.0.0/8"},
+            [
+                str(CLI),
+                "transcribe",
+                f"{url}/{playlist.name}",
+                "--stall-timeout",
+                "2",
+                "--format",
+                "jsonl",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=LOOPBACK_ENV,
             start_new_session=True,
         )
         try:

@@ -69,7 +69,8 @@ def test_rtmp_stream(cli: Any, short_speech: tuple[Path, str], unused_tcp_port: 
     # ffmpeg as a one-shot RTMP server: it waits for our client, then streams at 1x.
     server = subprocess.Popen(
         ["ffmpeg", "-v", "error", "-re", "-i", str(wav), "-c:a", "aac", "-f", "flv", "-listen", "1", url],
-        stdin=subprocess.DEVNULL, start_new_session=True,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         time.sleep(0.5)
@@ -125,24 +126,32 @@ def test_vocabulary_and_corrections(cli: Any, tmp_path: Path) -> None:
 
     text = "Senator Klobuchar and Mayor Buttigieg spoke at the town hall on Monday."
     wav = synthesize(text, tmp_path / "names.wav")
+    names = ("klobuchar", "buttigieg")
     plain = cli("transcribe", str(wav), "--format", "jsonl")
     assert plain.returncode == 0, plain.stderr
-    heard = plain.text()
-    # Whatever tiny.en makes of the names, a corrections file written from what it heard fixes it.
-    words = heard.split()
-    wrong = " ".join(words[1:2])
+    biased = cli("transcribe", str(wav), "--format", "jsonl", "--vocabulary", "Klobuchar,Buttigieg")
+    assert biased.returncode == 0, biased.stderr
+    heard_plain = sum(n in plain.text().lower() for n in names)
+    heard_biased = sum(n in biased.text().lower() for n in names)
+    assert heard_biased >= 1 and heard_biased >= heard_plain, (plain.text(), biased.text())
+
+    # Whatever tiny.en makes of a name, a corrections file written from what it heard fixes it,
+    # in the text and in the words.
+    misheard = plain.text().split()[1].strip(",.")
     rules = tmp_path / "fix.toml"
-    rules.write_text(f'[replace]\n"{wrong}" = "KLOBUCHAR"\n')
-    fixed = cli("transcribe", str(wav), "--format", "jsonl", "--corrections", str(rules),
-                "--vocabulary", "Klobuchar,Buttigieg")
+    rules.write_text(f'[replace]\n"\\\\b{misheard}\\\\b" = "KLOBUCHAR"\n')
+    fixed = cli("transcribe", str(wav), "--format", "jsonl", "--corrections", str(rules))
     assert fixed.returncode == 0, fixed.stderr
     assert "KLOBUCHAR" in fixed.text()
     seg = next(e for e in fixed.events() if e["type"] == "segment" and "KLOBUCHAR" in e["text"])
     assert any(w["word"].strip().startswith("KLOBUCHAR") for w in seg["words"]), "words are corrected too"
 
 
-@pytest.mark.skipif(not Path("../shared/checks/contract.py").exists(), reason="the shared contract checker is not next to this checkout")
+@pytest.mark.skipif(
+    not Path("../shared/checks/contract.py").exists(), reason="no ../shared/checks/contract.py beside this checkout"
+)
 def test_shared_contract_checker_cli() -> None:
-    p = subprocess.run(["python3", "../shared/checks/contract.py", "cli"], capture_output=True, text=True, timeout=600,
-                       check=False)
+    p = subprocess.run(
+        ["python3", "../shared/checks/contract.py", "cli"], capture_output=True, text=True, timeout=600, check=False
+    )
     assert p.returncode == 0 and "FAIL" not in p.stdout, p.stdout + p.stderr

@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV  := .venv
 PY    := $(VENV)/bin/python
 PIP   := $(VENV)/bin/pip
-SYSTEM_PACKAGES := ffmpeg espeak-ng flite
+SYSTEM_PACKAGES := ffmpeg espeak-ng flite xvfb pulseaudio chromium
 SOURCE ?=
 ARGS ?=
 
@@ -51,10 +51,11 @@ bench: install
 	$(PY) benchmarks/run.py
 
 run: install
-	@if [ -z "$(SOURCE)" ]; then \
-	  echo "usage: make run SOURCE=<file-or-url> [ARGS='--format srt --realtime']"; \
-	  echo "  e.g. make run SOURCE=https://example.org/news.mp3"; exit 2; fi
-	$(VENV)/bin/couchpotato transcribe "$(SOURCE)" $(ARGS)
+	@if [ -n "$(SOURCE)" ]; then exec $(VENV)/bin/couchpotato transcribe "$(SOURCE)" $(ARGS); fi; \
+	echo "make run: starting katopotato serve on embedded defaults (SQLite, FTS5, files under \$$COUCHPOTATO_DATA_DIR or ~/.local/share/couchpotato)"; \
+	echo "  open the console URL printed below; sign in with the admin token printed on first start (or \$$COUCHPOTATO_API_TOKEN)"; \
+	echo "  make run SOURCE=<file-or-url> [ARGS='--format srt'] transcribes one source on the command line instead"; \
+	exec $(VENV)/bin/katopotato serve --host $(or $(HOST),127.0.0.1) --port $(or $(PORT),8080)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 import subprocess
@@ -23,8 +24,10 @@ from .constants import DEFAULT_ASR_WORKERS, DEFAULT_LANGUAGE, STALL_TIMEOUT_S
 from .corrections import Corrections
 from .errors import ConfigError, CouchPotatoError
 from .formats import FORMATS, Writer
+from .health import NO_AUDIO_TIMEOUT_S, HealthSample
 from .pipeline import Pipeline, PipelineOptions
 from .records import EndEvent, SessionEvent
+from .resolve import MODES
 from .settings import CoreSettings
 
 log = logging.getLogger("couchpotato")
@@ -46,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser(
         "transcribe",
         help="print a live transcript of SOURCE",
-        description="Print a live transcript of SOURCE: a file, an http(s)/HLS/RTMP/RTSP URL, or - (stdin).",
+        description="Print a live transcript of SOURCE: a file, an http(s)/HLS/RTMP/RTSP URL, a web page "
+        "(through yt-dlp or rendered in Chromium, see --mode), or - (stdin).",
     )
     t.add_argument("source", help="media file, URL, or - for standard input")
     t.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
@@ -74,6 +78,26 @@ def build_parser() -> argparse.ArgumentParser:
         default=STALL_TIMEOUT_S,
         metavar="S",
         help="give up on a source silent this long",
+    )
+    t.add_argument(
+        "--mode",
+        choices=MODES,
+        default="auto",
+        help="auto: media directly, or through yt-dlp, else the page in a browser (default); "
+        "direct: never a browser; browser: render the page in Chromium and record its sound",
+    )
+    t.add_argument(
+        "--no-audio-timeout",
+        type=float,
+        default=NO_AUDIO_TIMEOUT_S,
+        metavar="S",
+        help=f"a page silent this long ends with no_audio (default: {NO_AUDIO_TIMEOUT_S:.0f})",
+    )
+    t.add_argument(
+        "--record-video",
+        type=Path,
+        metavar="PATH",
+        help="keep an MP4 of the page's screen and sound at PATH (browser capture)",
     )
     t.add_argument("-q", "--quiet", action="store_true", help="no session line or progress on stderr")
     t.add_argument("-v", "--verbose", action="store_true", help="debug logging (and tracebacks) on stderr")
@@ -120,10 +144,15 @@ def _validate(args: argparse.Namespace, model: str) -> None:
         raise UsageError("--asr-workers must be at least 1")
     if args.stall_timeout <= 0:
         raise UsageError("--stall-timeout must be positive")
+    if args.no_audio_timeout <= 0:
+        raise UsageError("--no-audio-timeout must be positive")
+    if args.record_video is not None:
+        if args.mode == "direct":
+            raise UsageError("--record-video records a page in the browser; it cannot be used with --mode direct")
+        if not args.record_video.parent.is_dir():
+            raise UsageError(f"--record-video: {args.record_video.parent} is not a directory")
     if model.endswith(".en") and args.language != "en":
-        raise UsageError(
-            f"model {model} only knows English; pick a multilingual model for --language {args.language}"
-        )
+        raise UsageError(f"model {model} only knows English; pick a multilingual model for --language {args.language}")
 
 
 async def _transcribe(args: argparse.Namespace, out: TextIO) -> int:
@@ -139,8 +168,15 @@ async def _transcribe(args: argparse.Namespace, out: TextIO) -> int:
         corrections=corrections,
     )
     capture = CaptureOptions(
-        realtime=args.realtime, duration_s=args.duration, stall_timeout_s=args.stall_timeout
+        realtime=args.realtime,
+        duration_s=args.duration,
+        stall_timeout_s=args.stall_timeout,
+        mode=args.mode,
+        no_audio_timeout_s=args.no_audio_timeout,
+        record_video=args.record_video,
+        on_health=_log_health if args.verbose else None,
     )
+
     pipeline = Pipeline(engine, options)
     writer = Writer(args.format)
     status = _Status(enabled=not args.quiet and sys.stderr.isatty(), source=args.source)
@@ -158,6 +194,8 @@ async def _transcribe(args: argparse.Namespace, out: TextIO) -> int:
                     f"couchpotato: session {event.session_id}: {event.source_kind} ({event.reason})",
                     file=sys.stderr,
                 )
+            if isinstance(event, SessionEvent) and args.record_video and event.source_kind != "browser":
+                log.warning("--record-video applies to browser capture only; %s is captured directly", args.source)
             if isinstance(event, EndEvent):
                 end = event
             text = writer.write(event)
@@ -173,6 +211,10 @@ async def _transcribe(args: argparse.Namespace, out: TextIO) -> int:
         print(f"couchpotato: error: {end.error}", file=sys.stderr)
         return 1
     return 0
+
+
+def _log_health(sample: HealthSample) -> None:
+    log.debug("health: %s", json.dumps(sample.to_dict(), separators=(",", ":")))
 
 
 class _Status:

@@ -19,7 +19,7 @@ import os
 import signal
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -84,6 +84,8 @@ def ffmpeg_argv(source: MediaSource, *, realtime: bool = False) -> list[str]:
             argv += ["-timeout", str(FFMPEG_RW_TIMEOUT_US)]
         else:
             argv += ["-rw_timeout", str(FFMPEG_RW_TIMEOUT_US)]
+    if source.kind == "pulse":
+        argv += ["-f", "pulse", "-name", "couchpotato"]
     argv += ["-i", "pipe:0" if source.kind == "stdin" else source.url]
     argv += ["-map", "0:a:0", "-vn", "-sn", "-dn", "-ac", "1", "-ar", str(SAMPLE_RATE_HZ)]
     argv += ["-acodec", "pcm_s16le", "-f", "s16le", "pipe:1"]
@@ -132,6 +134,7 @@ class PcmDecoder:
         stall_timeout_s: no PCM for this long is a stall.
         duration_s: stop after this much media time.
         refusal: callable returning the proxy's last refusal, to name it when FFmpeg fails on it.
+        env: extra environment for FFmpeg (``PULSE_SERVER`` for a pulse source, a session tag).
     """
 
     source: MediaSource
@@ -141,10 +144,16 @@ class PcmDecoder:
     duration_s: float | None = None
     reconnect_attempts: int = LIVE_RECONNECT_ATTEMPTS
     refusal: Callable[[], str | None] | None = None
+    env: Mapping[str, str] | None = None
     media_epoch: float | None = None
     samples_read: int = 0
     reconnects: int = 0
     _proc: asyncio.subprocess.Process | None = field(default=None, repr=False)
+
+    @property
+    def running(self) -> bool:
+        """Whether an FFmpeg process is running now (False between a failure and its restart)."""
+        return self._proc is not None and self._proc.returncode is None
 
     async def __aiter__(self) -> AsyncIterator[PcmChunk]:
         limit = None if self.duration_s is None else int(self.duration_s * SAMPLE_RATE_HZ)
@@ -178,11 +187,10 @@ class PcmDecoder:
                 next_sample = max(next_sample, int((time.time() - self.media_epoch) * SAMPLE_RATE_HZ))
 
     async def _run_once(self) -> AsyncIterator[np.ndarray]:
-        env = {
-            k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy", "no_proxy")
-        }
+        env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy", "no_proxy")}
         if self.source.network and self.proxy_url:
             env["http_proxy"] = self.proxy_url
+        env.update(self.env or {})
         argv = ffmpeg_argv(self.source, realtime=self.realtime)
         try:
             proc = await asyncio.create_subprocess_exec(
@@ -204,7 +212,10 @@ class PcmDecoder:
         try:
             while True:
                 try:
-                    data = await asyncio.wait_for(proc.stdout.read(block), self.stall_timeout_s)
+                    # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation
+                    # that arrives as the read completes, and the read loop would then run forever.
+                    async with asyncio.timeout(self.stall_timeout_s):
+                        data = await proc.stdout.read(block)
                 except TimeoutError:
                     raise SourceStalled(
                         f"{self.source.spec} stalled: no audio for {self.stall_timeout_s:.0f} s"

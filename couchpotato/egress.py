@@ -154,9 +154,7 @@ class EgressProxy:
 
 
 async def _reply(writer: asyncio.StreamWriter, status: int, message: str, refused: bool = False) -> None:
-    reason = {400: "Bad Request", 403: "Forbidden", 431: "Request Header Fields Too Large"}.get(
-        status, "Bad Gateway"
-    )
+    reason = {400: "Bad Request", 403: "Forbidden", 431: "Request Header Fields Too Large"}.get(status, "Bad Gateway")
     body = (message + "\n").encode()
     extra = f"{REFUSED_HEADER}: {message}\r\n" if refused else ""
     head = (

@@ -112,9 +112,7 @@ class Pipeline:
                 for attempt in range(ASR_RETRIES + 1):
                     t0 = time.perf_counter()
                     try:
-                        words = await loop.run_in_executor(
-                            asr_pool, self.engine.transcribe, seg.samples, opts.asr
-                        )
+                        words = await loop.run_in_executor(asr_pool, self.engine.transcribe, seg.samples, opts.asr)
                     except AsrError as e:
                         log.warning("ASR failed on seq %d (attempt %d): %s", seg.segment.seq, attempt + 1, e)
                         outcome = SegmentFailure(seg.segment, f"asr_failed: {e}")
@@ -147,9 +145,7 @@ class Pipeline:
                 async for chunk in pcm:
                     if not announced:
                         epoch = source.media_epoch() or time.time() - len(chunk.samples) / SAMPLE_RATE_HZ
-                        out.put_nowait(
-                            SessionEvent(epoch, self.session_id, source.spec, source.kind, source.reason)
-                        )
+                        out.put_nowait(SessionEvent(epoch, self.session_id, source.spec, source.kind, source.reason))
                         announced = True
                     self.stats.audio_s = chunk.end_sample / SAMPLE_RATE_HZ
                     await dispatch(await loop.run_in_executor(vad_pool, segmenter.push, chunk))
@@ -177,9 +173,7 @@ class Pipeline:
             for ev in reseq.finish(segmenter.next_seq, time.time()):
                 self._count(ev)
                 out.put_nowait(ev)
-            end = EndEvent(
-                "error" if error else "end_of_source", str(error) if error else "", segmenter.next_seq
-            )
+            end = EndEvent("error" if error else "end_of_source", str(error) if error else "", segmenter.next_seq)
             out.put_nowait(end)
             out.put_nowait(None)
 

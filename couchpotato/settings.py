@@ -40,9 +40,7 @@ class CoreSettings:
         """The faster-whisper model named by ``asr_url``."""
         parts = urlsplit(self.asr_url)
         if parts.scheme != "faster-whisper":
-            raise ConfigError(
-                f"COUCHPOTATO_ASR={self.asr_url!r}: this build has only faster-whisper:// engines"
-            )
+            raise ConfigError(f"COUCHPOTATO_ASR={self.asr_url!r}: this build has only faster-whisper:// engines")
         model = (parts.netloc + parts.path).strip()
         if not model:
             raise ConfigError(f"COUCHPOTATO_ASR={self.asr_url!r} names no model")

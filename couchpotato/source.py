@@ -21,7 +21,7 @@ from .egress import REFUSED_HEADER, EgressProxy
 from .errors import NotMedia, SourceError, SourceNotFound, SourceUnreachable, UrlRefused
 from .urlguard import NETWORK_SCHEMES, UrlGuard
 
-SourceKind = Literal["file", "http", "hls", "rtmp", "rtsp", "stdin"]
+SourceKind = Literal["file", "http", "hls", "rtmp", "rtsp", "stdin", "pulse", "browser"]
 HLS_TYPES = ("application/vnd.apple.mpegurl", "application/x-mpegurl", "audio/mpegurl", "audio/x-mpegurl")
 
 
@@ -32,7 +32,8 @@ class MediaSource:
     Attributes:
         spec: what the user gave.
         url: what FFmpeg opens (a path, a URL, or ``-`` for stdin).
-        kind: file, http (progressive), hls, rtmp, rtsp or stdin.
+        kind: file, http (progressive), hls, rtmp, rtsp, stdin, pulse (a PulseAudio source,
+            recorded by browser capture) or browser (a page that Chromium renders).
         live: arrives in real time; a stall is retried with backoff before giving up.
         network: FFmpeg must reach it through the egress proxy.
         reason: why it was resolved this way (shown in the session line).
@@ -54,9 +55,7 @@ class ProbeResult:
     head: bytes
 
 
-async def resolve_direct(
-    spec: str, guard: UrlGuard, proxy: EgressProxy, *, allow_local: bool = True
-) -> MediaSource:
+async def resolve_direct(spec: str, guard: UrlGuard, proxy: EgressProxy, *, allow_local: bool = True) -> MediaSource:
     """Resolve a path, ``-`` or URL to a MediaSource, or raise a SourceError saying why not."""
     if spec == "-":
         if not allow_local:
@@ -70,11 +69,9 @@ async def resolve_direct(
     if scheme in ("http", "https"):
         await guard.check_url(spec)
         probe = await probe_http(spec, proxy)
-        return classify_probe(spec, probe, await _hls_is_live(probe, proxy))
+        return classify_probe(spec, probe, await hls_is_live(probe, proxy))
     if scheme and len(scheme) > 1 and scheme not in NETWORK_SCHEMES:
-        raise UrlRefused(
-            f"unsupported URL scheme {scheme}: in {spec!r} (use http(s), rtmp(s), rtsp or a path)"
-        )
+        raise UrlRefused(f"unsupported URL scheme {scheme}: in {spec!r} (use http(s), rtmp(s), rtsp or a path)")
     if not allow_local:
         raise UrlRefused("local paths are only allowed from the command line")
     return _local_file(spec)
@@ -134,9 +131,7 @@ async def probe_http(url: str, proxy: EgressProxy) -> ProbeResult:
                 raise SourceNotFound(f"HTTP {resp.status} {resp.reason} for {url}")
             if resp.status >= 400:
                 if resp.status == 502:
-                    raise SourceUnreachable(
-                        (await resp.text(errors="replace")).strip() or f"HTTP 502 for {url}"
-                    )
+                    raise SourceUnreachable((await resp.text(errors="replace")).strip() or f"HTTP 502 for {url}")
                 raise SourceError(f"HTTP {resp.status} {resp.reason} for {url}")
             head = await resp.content.read(PROBE_READ_BYTES)
             ctype = resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
@@ -162,7 +157,7 @@ async def probe_http(url: str, proxy: EgressProxy) -> ProbeResult:
         raise SourceUnreachable(f"no answer from {url} within {PROBE_TIMEOUT_S:.0f} s") from e
 
 
-async def _hls_is_live(probe: ProbeResult, proxy: EgressProxy) -> bool | None:
+async def hls_is_live(probe: ProbeResult, proxy: EgressProxy) -> bool | None:
     """Whether an HLS playlist is live; a master playlist is judged by its first variant."""
     text = probe.head.decode("utf-8", "replace")
     if not text.lstrip().startswith("#EXTM3U"):
@@ -185,4 +180,12 @@ async def _hls_is_live(probe: ProbeResult, proxy: EgressProxy) -> bool | None:
     return "#EXT-X-ENDLIST" not in text and "#EXT-X-PLAYLIST-TYPE:VOD" not in text
 
 
-__all__ = ["MediaSource", "ProbeResult", "classify_probe", "looks_like_html", "probe_http", "resolve_direct"]
+__all__ = [
+    "MediaSource",
+    "ProbeResult",
+    "classify_probe",
+    "hls_is_live",
+    "looks_like_html",
+    "probe_http",
+    "resolve_direct",
+]

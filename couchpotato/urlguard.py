@@ -121,9 +121,7 @@ class UrlGuard:
             why = self.refusal(ip)
             if why is not None:
                 shown = host if literal is not None else f"{host} ({ip})"
-                raise UrlRefused(
-                    f"refused to connect to {shown}: {why}; allow it with COUCHPOTATO_URL_ALLOWLIST"
-                )
+                raise UrlRefused(f"refused to connect to {shown}: {why}; allow it with COUCHPOTATO_URL_ALLOWLIST")
         return addrs
 
     async def check_url(self, url: str) -> None:

@@ -65,7 +65,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     ],
 )
 def test_http_sources_that_are_not_usable_media(cli: Any, site: str, path: str, needles: tuple[str, ...]) -> None:
-    one_line_error(cli("transcribe", f"{site}/{path}"), *needles)
+    # --mode direct: in auto mode a page goes on to yt-dlp and the browser (tests/browser covers that)
+    one_line_error(cli("transcribe", f"{site}/{path}", "--mode", "direct"), *needles)
 
 
 def test_unreachable_host(cli: Any, unused_tcp_port: int) -> None:

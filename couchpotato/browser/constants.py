@@ -1,0 +1,31 @@
+"""Tunables of browser capture, with their units in their names."""
+
+from __future__ import annotations
+
+CHROMIUM_BINARY = "/usr/bin/chromium"  # Debian's package; its wrapper execs the real binary in place
+WINDOW_SIZE_PX = (1280, 720)
+# Chromium's audio output buffer, in frames at 48 kHz (about 170 ms). Its default (a few ms) underruns
+# when the cores are busy, and each underrun shifts or drops audio; measured here with 2-3 sessions
+# at once on 2 busy cores: default buffer 5-6 of 7 seconds intact, 8192 frames 7 of 7 (see
+# docs/browser.md). Latency does not matter for transcription.
+AUDIO_BUFFER_FRAMES = 8192
+DISPLAY_DEPTH_BITS = 24
+
+# PulseAudio: a private per-user daemon, shared by the sessions of a worker, that exits by itself
+# this long after its last client (session) left.
+PULSE_EXIT_IDLE_S = 60
+PULSE_START_TIMEOUT_S = 15.0
+SINK_RATE_HZ = 48_000  # Chromium renders at 48 kHz: a sink at that rate spares one resampling
+SINK_PREFIX = "couchpotato"
+STREAM_PIN_INTERVAL_S = 0.5  # how often the session checks its Chromium plays into its own sink
+
+# Processes
+CHROMIUM_TERM_GRACE_S = 3.0  # SIGTERM to the group, then SIGKILL
+RECORDER_START_TIMEOUT_S = 10.0  # FFmpeg must deliver its first PCM from the monitor within this
+VIDEO_FRAME_RATE = 15
+VIDEO_STOP_GRACE_S = 10.0  # SIGINT lets FFmpeg finish the MP4, then SIGKILL
+REAP_TIMEOUT_S = 3.0
+
+# yt-dlp resolution of pages
+YTDLP_TIMEOUT_S = 45.0
+YTDLP_SOCKET_TIMEOUT_S = 15

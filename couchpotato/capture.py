@@ -12,16 +12,28 @@ Health is taken from the first second (``health.py``): ``cap.health`` is the lat
 ``CaptureOptions.on_health`` receives each one. A page silent for ``no_audio_timeout_s`` ends the
 capture with ``NoAudio``.
 
+For HotPotato (a second instance of a capture placed on the first one's clock), a direct source
+can be started at a position (``start_s``), a live HLS stream further back in its window
+(``live_start_index``), with the stream time of the first sample reported (``timestamps``,
+``await cap.clock()``) and without the decoder's own reconnects (``reconnect_attempts=0``: the
+supervisor replaces a failed instance instead, without losing the outage). ``cap.alive()`` adds,
+for a page, whether Chromium still has a renderer: a crashed tab and a quiet page both give digital
+silence, only that tells them apart. ``cap.errors()`` are the error lines its processes printed.
+
 Every network request of a capture goes through its egress proxy (see egress.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 from .asr import AsrEngine
 from .browser import BrowserOptions, BrowserSession
@@ -34,6 +46,10 @@ from .records import Event
 from .resolve import Mode, resolve_source
 from .source import MediaSource
 from .urlguard import UrlGuard
+
+log = logging.getLogger(__name__)
+
+TAB_POLL_S = 0.5  # how often a browser capture checks that Chromium still has a renderer
 
 
 @dataclass(frozen=True)
@@ -51,6 +67,12 @@ class CaptureOptions:
         record_video: keep an MP4 of the screen and sound of a browser capture at this path.
         browser: how pages are captured (display size, PulseAudio server, Chromium binary).
         on_health: called with each health sample (once per second of media); must not block.
+        start_s: start a recorded direct source at this position (the media clock starts there).
+        live_start_index: start a live HLS stream at this segment of its window (negative: from
+            the end), to read audio already past the live edge.
+        timestamps: learn the stream time of the first sample (``await cap.clock()``).
+        reconnect_attempts: reconnects of a live direct source before its error is raised (None:
+            the decoder's default).
     """
 
     realtime: bool = False
@@ -62,6 +84,10 @@ class CaptureOptions:
     record_video: Path | None = None
     browser: BrowserOptions = field(default_factory=BrowserOptions)
     on_health: Callable[[HealthSample], None] | None = None
+    start_s: float | None = None
+    live_start_index: int | None = None
+    timestamps: bool = False
+    reconnect_attempts: int | None = None
 
 
 class Capture:
@@ -77,6 +103,7 @@ class Capture:
         self._decoder: PcmDecoder | None = None
         self.browser: BrowserSession | None = None
         self.monitor: HealthMonitor | None = None
+        self._tab_alive = True
 
     async def __aenter__(self) -> Capture:
         opts = self.options
@@ -90,6 +117,8 @@ class Capture:
                 self.browser = await self._stack.enter_async_context(
                     BrowserSession(self.source.url, proxy_url=self._proxy.url, options=browser)
                 )
+                watch = asyncio.create_task(self._watch_tab(self.browser))
+                self._stack.push_async_callback(_cancel, watch)
         except BaseException:
             await self._stack.aclose()
             raise
@@ -107,6 +136,42 @@ class Capture:
     def health(self) -> HealthSample | None:
         """The latest health sample, once a second of audio has flowed."""
         return self.monitor.latest if self.monitor else None
+
+    @property
+    def decoder(self) -> PcmDecoder | None:
+        """FFmpeg decoding a direct source, once ``pcm()`` was called (None for a page)."""
+        return self._decoder
+
+    async def clock(self, timeout_s: float = 5.0) -> tuple[int, float] | None:
+        """``(media sample, stream time)`` of the first sample, with ``timestamps``; else None."""
+        return await self._decoder.wait_clock(timeout_s) if self._decoder is not None else None
+
+    def alive(self) -> dict[str, bool]:
+        """Whether each process of the capture is running; for a page, ``tab``: Chromium still has
+        a renderer (it has none once the tab crashed)."""
+        state = self.monitor.alive() if self.monitor is not None else {}
+        if self.browser is not None:
+            state["tab"] = self._tab_alive
+        return state
+
+    def errors(self) -> tuple[int, str]:
+        """How many error lines the capture's FFmpeg printed, and the last one (for a page, Chromium's
+        last complaint too)."""
+        decoder = self._decoder or (self.browser.recorder.decoder if self.browser and self.browser.recorder else None)
+        total = decoder.errors_total if decoder is not None else 0
+        last = decoder.error_lines[-1][1] if decoder is not None and decoder.error_lines else ""
+        if self.browser is not None and self.browser.chromium is not None and not last:
+            last = self.browser.chromium.last_complaint()
+        return total, last
+
+    async def _watch_tab(self, browser: BrowserSession) -> None:
+        seen = False
+        while True:
+            pid = browser.chromium.pid if browser.chromium is not None else None
+            renderers = await asyncio.to_thread(_renderers, pid) if pid else 0
+            seen = seen or renderers > 0
+            self._tab_alive = renderers > 0 or not seen
+            await asyncio.sleep(TAB_POLL_S)
 
     @property
     def media_epoch(self) -> float | None:
@@ -140,7 +205,12 @@ class Capture:
             stall_timeout_s=opts.stall_timeout_s,
             duration_s=opts.duration_s,
             refusal=self._proxy.last_refusal,
+            start_s=opts.start_s,
+            live_start_index=opts.live_start_index,
+            timestamps=opts.timestamps,
         )
+        if opts.reconnect_attempts is not None:
+            decoder.reconnect_attempts = opts.reconnect_attempts
         self.monitor = HealthMonitor(
             self.spec,
             processes={"ffmpeg": lambda: decoder.running},
@@ -151,6 +221,25 @@ class Capture:
 
 def _alive(browser: BrowserSession, name: str) -> Callable[[], bool]:
     return lambda: browser.alive().get(name, False)
+
+
+def _renderers(pid: int) -> int:
+    """Chromium's renderer processes (one per tab, plus spares); 0 when it has none or is gone."""
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return 0
+    count = 0
+    for child in children:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            if child.status() != psutil.STATUS_ZOMBIE and "--type=renderer" in child.cmdline():
+                count += 1
+    return count
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 async def _limit(pcm: AsyncGenerator[PcmChunk, None], duration_s: float | None) -> AsyncIterator[PcmChunk]:

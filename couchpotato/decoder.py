@@ -8,6 +8,14 @@ the protocols the source needs), and is killed by process group when iteration s
 Failures become one-line SourceErrors, classified from FFmpeg's stderr. When a live source stalls or
 drops, FFmpeg is restarted with backoff; the media clock then jumps by the wall time that was lost,
 so media time keeps tracking the live programme.
+
+For HotPotato's swaps a decoder can also start a recorded source at a position (``start_s``: FFmpeg
+seeks sample-accurately), start a live HLS stream further back in its live window
+(``live_start_index``), and report the stream time of its first sample (``timestamps``: the PTS of
+the first decoded frame, printed by an ``ashowinfo`` branch of the filter graph and read from
+stderr, plus the input's start time): two decoders of one stream can then be placed on one clock
+exactly. Error lines FFmpeg prints are counted as they come (``errors_total``, ``error_lines``) for
+the supervisor.
 """
 
 from __future__ import annotations
@@ -16,10 +24,11 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import signal
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -55,6 +64,17 @@ NETWORK_PROTOCOLS = {
 }
 
 
+# A branch of the filter graph that prints the first decoded sample's timestamp (``ashowinfo`` logs at
+# info level, hence ``-loglevel level+info`` with it: each line then says its level).
+TIMESTAMP_GRAPH = "[0:a:0]asplit=2[pcm][probe];[probe]atrim=end_sample=1,ashowinfo,anullsink"
+_PTS_RE = re.compile(r"ashowinfo.*\bpts_time:(-?[0-9.]+)")
+_START_RE = re.compile(r"\bstart: (-?[0-9.]+)")
+_LEVEL_RE = re.compile(r"\[(panic|fatal|error|warning|info|verbose|debug|trace)\]")
+_ERROR_LEVELS = ("panic", "fatal", "error")
+# Printed at error level but harmless for raw PCM (PulseAudio's timestamps jitter): not counted.
+_BENIGN = ("non monotonically increasing dts",)
+
+
 @dataclass(frozen=True, slots=True)
 class PcmChunk:
     """Samples in [-1, 1] and the media-clock index of the first one."""
@@ -71,13 +91,28 @@ class PcmChunk:
         return self.start_sample + len(self.samples)
 
 
-def ffmpeg_argv(source: MediaSource, *, realtime: bool = False) -> list[str]:
-    """The FFmpeg command line that decodes ``source`` to s16le 16 kHz mono on stdout."""
-    argv = [FFMPEG, "-hide_banner", "-nostats", "-loglevel", "error"]
+def ffmpeg_argv(
+    source: MediaSource,
+    *,
+    realtime: bool = False,
+    start_s: float | None = None,
+    live_start_index: int | None = None,
+    timestamps: bool = False,
+) -> list[str]:
+    """The FFmpeg command line that decodes ``source`` to s16le 16 kHz mono on stdout.
+
+    ``start_s`` seeks a recorded source (input seeking, sample-accurate); ``live_start_index``
+    starts a live HLS stream that many segments from the end of its window (negative) or from its
+    start; ``timestamps`` prints the stream time of the first decoded sample on stderr."""
+    argv = [FFMPEG, "-hide_banner", "-nostats", "-loglevel", "level+info" if timestamps else "error"]
     if source.kind != "stdin":
         argv.append("-nostdin")
     if realtime:
         argv.append("-re")
+    if start_s is not None and start_s > 0:
+        argv += ["-ss", f"{start_s:.6f}"]
+    if live_start_index is not None and source.kind == "hls":
+        argv += ["-live_start_index", str(live_start_index)]
     if source.kind in NETWORK_PROTOCOLS:
         argv += ["-protocol_whitelist", NETWORK_PROTOCOLS[source.kind]]
         if source.kind == "rtsp":
@@ -87,7 +122,11 @@ def ffmpeg_argv(source: MediaSource, *, realtime: bool = False) -> list[str]:
     if source.kind == "pulse":
         argv += ["-f", "pulse", "-name", "couchpotato"]
     argv += ["-i", "pipe:0" if source.kind == "stdin" else source.url]
-    argv += ["-map", "0:a:0", "-vn", "-sn", "-dn", "-ac", "1", "-ar", str(SAMPLE_RATE_HZ)]
+    if timestamps:
+        argv += ["-filter_complex", TIMESTAMP_GRAPH, "-map", "[pcm]"]
+    else:
+        argv += ["-map", "0:a:0", "-vn", "-sn", "-dn"]
+    argv += ["-ac", "1", "-ar", str(SAMPLE_RATE_HZ)]
     argv += ["-acodec", "pcm_s16le", "-f", "s16le", "pipe:1"]
     return argv
 
@@ -135,6 +174,12 @@ class PcmDecoder:
         duration_s: stop after this much media time.
         refusal: callable returning the proxy's last refusal, to name it when FFmpeg fails on it.
         env: extra environment for FFmpeg (``PULSE_SERVER`` for a pulse source, a session tag).
+        start_s: start a recorded source at this position; the media clock starts there too.
+        live_start_index: start a live HLS stream at this segment of its window (see ffmpeg_argv).
+        timestamps: learn the stream time of the first sample (``clock``, ``wait_clock``).
+        clock: ``(media sample, stream time in seconds)`` of the current run's first sample, once known.
+        errors_total: error lines FFmpeg printed (all runs); error_lines: the recent ones, with
+            the wall time each was read.
     """
 
     source: MediaSource
@@ -145,38 +190,71 @@ class PcmDecoder:
     reconnect_attempts: int = LIVE_RECONNECT_ATTEMPTS
     refusal: Callable[[], str | None] | None = None
     env: Mapping[str, str] | None = None
+    start_s: float | None = None
+    live_start_index: int | None = None
+    timestamps: bool = False
     media_epoch: float | None = None
     samples_read: int = 0
     reconnects: int = 0
+    clock: tuple[int, float] | None = None
+    errors_total: int = 0
+    error_lines: deque[tuple[float, str]] = field(default_factory=lambda: deque(maxlen=20), repr=False)
     _proc: asyncio.subprocess.Process | None = field(default=None, repr=False)
+    _clock_known: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
     @property
     def running(self) -> bool:
         """Whether an FFmpeg process is running now (False between a failure and its restart)."""
         return self._proc is not None and self._proc.returncode is None
 
+    @property
+    def pid(self) -> int | None:
+        """FFmpeg's pid while it runs."""
+        return self._proc.pid if self.running and self._proc is not None else None
+
+    @property
+    def first_sample(self) -> int:
+        """Media sample of the first chunk (``start_s`` into the source, else 0)."""
+        return round(self.start_s * SAMPLE_RATE_HZ) if self.start_s else 0
+
+    async def wait_clock(self, timeout_s: float) -> tuple[int, float] | None:
+        """The stream time of the first sample (``clock``), waiting up to ``timeout_s`` for FFmpeg to
+        print it; None without ``timestamps`` or if it never came."""
+        if not self.timestamps:
+            return None
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await self._clock_known.wait()
+        return self.clock
+
     async def __aiter__(self) -> AsyncIterator[PcmChunk]:
         limit = None if self.duration_s is None else int(self.duration_s * SAMPLE_RATE_HZ)
-        next_sample = 0
+        next_sample = self.first_sample
+        if limit is not None:
+            limit += next_sample
         attempt = 0  # reconnects since audio last flowed
         while True:
             try:
-                async for samples in self._run_once():
-                    if limit is not None:
-                        samples = samples[: max(0, limit - next_sample)]
-                    if self.media_epoch is None:
-                        self.media_epoch = time.time() - len(samples) / SAMPLE_RATE_HZ
-                    attempt = 0
-                    chunk = PcmChunk(next_sample, samples)
-                    next_sample = self.samples_read = chunk.end_sample
-                    yield chunk
-                    if limit is not None and next_sample >= limit:
-                        return
+                # aclosing: whoever stops reading this decoder stops FFmpeg now, not when collected
+                async with contextlib.aclosing(self._run_once(next_sample)) as run:
+                    async for samples in run:
+                        if limit is not None:
+                            samples = samples[: max(0, limit - next_sample)]
+                        if self.media_epoch is None:
+                            self.media_epoch = time.time() - (next_sample + len(samples)) / SAMPLE_RATE_HZ
+                        attempt = 0
+                        chunk = PcmChunk(next_sample, samples)
+                        next_sample = self.samples_read = chunk.end_sample
+                        yield chunk
+                        if limit is not None and next_sample >= limit:
+                            return
                 return
             except SourceError as e:
                 if not self.source.live or self.media_epoch is None:
                     raise
                 if attempt >= self.reconnect_attempts:
+                    if attempt == 0:
+                        raise
                     raise type(e)(f"{e} (gave up after {attempt} reconnects)") from e
                 delay = RECONNECT_BACKOFF_S[min(attempt, len(RECONNECT_BACKOFF_S) - 1)]
                 attempt += 1
@@ -186,12 +264,18 @@ class PcmDecoder:
                 # Live media time follows the wall clock across the outage.
                 next_sample = max(next_sample, int((time.time() - self.media_epoch) * SAMPLE_RATE_HZ))
 
-    async def _run_once(self) -> AsyncIterator[np.ndarray]:
+    async def _run_once(self, first_sample: int = 0) -> AsyncGenerator[np.ndarray, None]:
         env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy", "no_proxy")}
         if self.source.network and self.proxy_url:
             env["http_proxy"] = self.proxy_url
         env.update(self.env or {})
-        argv = ffmpeg_argv(self.source, realtime=self.realtime)
+        argv = ffmpeg_argv(
+            self.source,
+            realtime=self.realtime,
+            start_s=self.start_s if first_sample == self.first_sample else None,
+            live_start_index=self.live_start_index,
+            timestamps=self.timestamps,
+        )
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv,
@@ -206,7 +290,9 @@ class PcmDecoder:
         self._proc = proc
         assert proc.stdout is not None and proc.stderr is not None
         errors: deque[str] = deque(maxlen=40)
-        err_task = asyncio.ensure_future(_collect(proc.stderr, errors))
+        self.clock = None
+        self._clock_known.clear()
+        err_task = asyncio.ensure_future(self._collect(proc.stderr, errors, first_sample))
         block = PCM_READ_SAMPLES * PCM_BYTES_PER_SAMPLE
         carry = b""
         try:
@@ -229,6 +315,8 @@ class PcmDecoder:
                     yield np.frombuffer(data[:usable], dtype="<i2").astype(np.float32) / 32768.0
             rc = await proc.wait()
             await err_task
+            if rc < 0 and not errors:
+                raise SourceError(f"FFmpeg was killed (signal {-rc}) while reading {self.source.spec}")
             if rc != 0:
                 refusal = self.refusal() if self.refusal else None
                 raise classify_ffmpeg_error(list(errors), self.source, refusal)
@@ -236,15 +324,45 @@ class PcmDecoder:
             await _terminate(proc)
             err_task.cancel()
             await asyncio.gather(err_task, return_exceptions=True)
+            await _drain(proc)
             self._proc = None
 
-
-async def _collect(stream: asyncio.StreamReader, into: deque[str]) -> None:
-    while line := await stream.readline():
-        text = line.decode("utf-8", "replace").rstrip()
-        if text:
+    async def _collect(self, stream: asyncio.StreamReader, into: deque[str], first_sample: int) -> None:
+        """FFmpeg's stderr: error lines into ``into`` (and the error counters); with ``timestamps``,
+        the input's start time and the first frame's PTS, which give ``clock``."""
+        start = 0.0
+        while line := await stream.readline():
+            text = line.decode("utf-8", "replace").rstrip()
+            if not text:
+                continue
+            if self.timestamps:
+                level = _LEVEL_RE.search(text)
+                if self.clock is None and (m := _START_RE.search(text)) and "Duration:" in text:
+                    start = float(m.group(1))
+                if self.clock is None and (m := _PTS_RE.search(text)):
+                    # Input seeking shifts timestamps by the seek: the first frame then reads ~0.
+                    seek = self.start_s if (self.start_s and first_sample == self.first_sample) else 0.0
+                    self.clock = (first_sample, start + seek + float(m.group(1)))
+                    self._clock_known.set()
+                    continue
+                if level is None or level.group(1) not in _ERROR_LEVELS:
+                    log.debug("ffmpeg: %s", text)
+                    continue
             into.append(text)
             log.debug("ffmpeg: %s", text)
+            if not any(b in text for b in _BENIGN):
+                self.errors_total += 1
+                self.error_lines.append((time.time(), text))
+
+
+async def _drain(proc: asyncio.subprocess.Process) -> None:
+    """Read FFmpeg's pipes to their end once it has exited: a pipe nobody read any more (its reader
+    paused, full) would otherwise never see EOF and stay open."""
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(1.0):
+                    await stream.read()
 
 
 async def _terminate(proc: asyncio.subprocess.Process) -> None:

@@ -61,13 +61,17 @@ def _wrap(text: str) -> str:
 
 
 class Writer:
-    """Formats events one at a time."""
+    """Formats events one at a time.
 
-    def __init__(self, fmt: Format) -> None:
+    Attributes:
+        cue: subtitle cues written so far; a writer resuming a transcript starts from its count.
+    """
+
+    def __init__(self, fmt: Format, *, cue: int = 0) -> None:
         if fmt not in FORMATS:
             raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
         self.fmt = fmt
-        self._cue = 0
+        self.cue = cue
 
     def header(self) -> str:
         return "WEBVTT\n\n" if self.fmt == "vtt" else ""
@@ -87,9 +91,9 @@ class Writer:
         return ""
 
     def _cue_text(self, start: float, end: float, text: str) -> str:
-        self._cue += 1
+        self.cue += 1
         if self.fmt == "srt":
-            return f"{self._cue}\n{clock(start, ',')} --> {clock(end, ',')}\n{text}\n\n"
+            return f"{self.cue}\n{clock(start, ',')} --> {clock(end, ',')}\n{text}\n\n"
         return f"{clock(start)} --> {clock(end)}\n{text}\n\n"
 
 

@@ -201,13 +201,20 @@ class HealthMonitor:
         )
 
     async def watch(self, pcm: AsyncIterable[PcmChunk]) -> AsyncIterator[PcmChunk]:
-        """``pcm`` unchanged, with health taken on the way; raises ``NoAudio`` on the verdict."""
-        async for chunk in pcm:
-            self.observe(chunk)
-            error = self.verdict()
-            if error is not None:
-                raise error
-            yield chunk
+        """``pcm`` unchanged, with health taken on the way; raises ``NoAudio`` on the verdict.
+        Closing this closes ``pcm`` too (a decoder then stops its FFmpeg at once)."""
+        it = aiter(pcm)
+        try:
+            async for chunk in it:
+                self.observe(chunk)
+                error = self.verdict()
+                if error is not None:
+                    raise error
+                yield chunk
+        finally:
+            close = getattr(it, "aclose", None)
+            if close is not None:
+                await close()
 
 
 __all__ = ["NO_AUDIO_TIMEOUT_S", "SILENCE_DBFS", "HealthMonitor", "HealthSample", "HealthStatus", "dbfs"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import os
 import shutil
 import signal
@@ -15,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 CORPUS = Path(__file__).with_name("corpus.txt")
 # engine:voice, rotated across paragraphs
@@ -119,10 +121,42 @@ class _QuietHandler(SimpleHTTPRequestHandler):
         pass
 
 
+class _RangeHandler(_QuietHandler):
+    """Also answers ``Range: bytes=a-b`` with 206, as real web servers do (FFmpeg seeks with it)."""
+
+    def send_head(self) -> Any:
+        spec = self.headers.get("Range", "")
+        path = Path(self.translate_path(self.path))
+        if not spec.startswith("bytes=") or not path.is_file():
+            return super().send_head()
+        size = path.stat().st_size
+        first_s, _, last_s = spec[len("bytes=") :].split(",")[0].strip().partition("-")
+        try:
+            first = int(first_s) if first_s else max(0, size - int(last_s))
+            last = min(int(last_s), size - 1) if (first_s and last_s) else size - 1
+        except ValueError:
+            return super().send_head()
+        if first >= size or first > last:
+            self.send_error(416, "Requested Range Not Satisfiable")
+            return None
+        with path.open("rb") as f:
+            f.seek(first)
+            body = f.read(last - first + 1)
+        self.send_response(206)
+        self.send_header("Content-Type", self.guess_type(str(path)))
+        self.send_header("Content-Range", f"bytes {first}-{last}/{size}")
+        self.send_header("Content-Length", str(last - first + 1))
+        self.send_header("Accept-Ranges", "bytes")
+        self.end_headers()
+        return io.BytesIO(body)
+
+
 @contextlib.contextmanager
-def serve_directory(folder: Path, host: str = "127.0.0.1") -> Iterator[str]:
-    """Serve ``folder`` over HTTP in a thread; yields the base URL (no trailing slash)."""
-    handler = functools.partial(_QuietHandler, directory=str(folder))
+def serve_directory(folder: Path, host: str = "127.0.0.1", *, ranges: bool = False) -> Iterator[str]:
+    """Serve ``folder`` over HTTP in a thread; yields the base URL (no trailing slash). With
+    ``ranges``, byte-range requests are answered (206) as most web servers do; without, every request
+    gets the whole file (a server that cannot seek)."""
+    handler = functools.partial(_RangeHandler if ranges else _QuietHandler, directory=str(folder))
     server = ThreadingHTTPServer((host, 0), handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -1,0 +1,127 @@
+"""The aiohttp application: routes from the operations, auth, JSON errors, the console.
+
+Middleware order (outermost first): ``errors`` turns every failure into ``{"error": {"code",
+"message"}}`` (a traceback only ever reaches the log) and counts requests for the metrics; each
+operation's handler is wrapped by ``_guarded``, which checks the bearer token and the scope the
+operation declares before the handler runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from .errors import HTTP_CODES, ApiError, Forbidden, Unauthorized, error_body, from_exception
+from .jobs import mount_plugin_routes
+from .openapi import Operation, openapi
+from .routes import check_query_names, operations
+from .service import PRINCIPAL, SERVICE, Service
+
+log = logging.getLogger(__name__)
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+MAX_BODY_BYTES = 64 * 1024
+DESCRIPTION = (
+    "KatoPotato: live transcription of media URLs. Every route but /healthz needs a bearer token "
+    "(`Authorization: Bearer …`) with the scope it names. Errors are "
+    '`{"error": {"code", "message"}}` with a stable code.'
+)
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
+    service = request.app[SERVICE]
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except ApiError as e:
+        status = e.status
+        headers = {"WWW-Authenticate": 'Bearer realm="katopotato"'} if e.status == 401 else None
+        return e.response(headers)
+    except web.HTTPException as e:
+        status = e.status
+        if e.status < 400:
+            raise
+        headers = {"Allow": e.headers["Allow"]} if "Allow" in e.headers else None
+        return web.json_response(
+            error_body(HTTP_CODES.get(e.status, "error"), e.reason or "error"), status=e.status, headers=headers
+        )
+    except asyncio.CancelledError:
+        raise
+    except Exception as e:
+        mapped = from_exception(e)
+        if mapped is not None:
+            status = mapped.status
+            return mapped.response()
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return web.json_response(
+            error_body("internal_error", "internal error; the service log has the details"), status=500
+        )
+    finally:
+        service.metrics.http_requests.labels(route, str(status)).inc()
+
+
+def _guarded(op: Operation) -> Handler:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if op.scope is not None:
+            service = request.app[SERVICE]
+            auth = request.headers.get("Authorization", "")
+            scheme, _, token = auth.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise Unauthorized("a bearer token is needed: Authorization: Bearer <token>")
+            principal = await service.tokens.authenticate(token.strip())
+            if principal is None:
+                raise Unauthorized("this token is not valid (unknown or revoked)")
+            if op.scope and not principal.allows(op.scope):
+                raise Forbidden(f"this token lacks the {op.scope} scope")
+            request[PRINCIPAL] = principal
+        check_query_names(request, op.query)
+        return await op.handler(request)
+
+    handler.__name__ = op.operation_id
+    return handler
+
+
+CONSOLE_HEADERS = {
+    "Cache-Control": "no-cache",
+    # the page runs only its own script: no inline code, no other origin; audio and downloads are blobs
+    "Content-Security-Policy": (
+        "default-src 'self'; media-src 'self' blob:; img-src 'self' data:; object-src 'none'; "
+        "base-uri 'none'; frame-ancestors 'none'; form-action 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+async def _console(request: web.Request) -> web.StreamResponse:
+    return web.FileResponse(WEB_DIR / "index.html", headers=CONSOLE_HEADERS)
+
+
+def create_app(service: Service, *, extra_operations: Sequence[Operation] = ()) -> web.Application:
+    """The app for ``service``; ``extra_operations`` add routes (e.g. the jobs API) to it and its schema."""
+    app = web.Application(middlewares=[errors], client_max_size=MAX_BODY_BYTES)
+    app[SERVICE] = service
+    ops = [*operations(), *extra_operations]
+    for op in ops:
+        app.router.add_route(op.method, op.path, _guarded(op), name=op.operation_id)
+    service.openapi_document = openapi(ops, title="KatoPotato", version=service.version, description=DESCRIPTION)
+    mount_plugin_routes(app, service.registry)  # not in /openapi.json: they have no declared contract
+    app.router.add_get("/", _console, name="console")
+    app.router.add_static("/static/", WEB_DIR, name="static", append_version=False)
+
+    async def on_shutdown(_app: web.Application) -> None:
+        await service.shutdown()
+
+    app.on_shutdown.append(on_shutdown)
+    return app
+
+
+__all__ = ["create_app"]

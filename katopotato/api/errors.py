@@ -1,0 +1,200 @@
+"""HTTP errors of the API: every error is ``{"error": {"code", "message"}}`` with a stable code.
+
+    ApiError(status, code, message)
+    ├── BadRequest        400 invalid_request, invalid_json, invalid_query, invalid_cursor, url_refused,
+    │                         sink_refused, unknown_kind, invalid_params, kind_not_allowed
+    ├── Unauthorized      401 unauthorized
+    ├── Forbidden         403 forbidden
+    ├── NotFound          404 not_found, session_not_found, audio_not_kept, job_not_found, result_expired
+    ├── Conflict          409 output_exists, job_not_finished, job_failed, job_cancelled, job_state,
+    │                         swap_refused, swap_unsupported
+    ├── Unprocessable     422 source_not_found, source_unreachable, not_media, no_audio_track,
+    │                         source_stalled, no_audio, source_error, unsupported_option, invalid_outputs
+    └── Unavailable       503 unavailable, search_unavailable, broker_unavailable
+
+``error_body`` builds the JSON; ``from_exception`` maps the core's and the service's own
+exceptions to these, so a handler only raises. Anything unexpected becomes a 500
+``internal_error`` whose message names no internals (the traceback goes to the log).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from couchpotato import errors as core
+from couchpotato.errors import CouchPotatoError
+from docsweb import DuplicateSink, SinkConfigError
+
+from .. import errors as kp
+from ..sessions import AudioNotKept, SessionError, SessionNotFound, UnsupportedOption
+
+HTTP_CODES = {
+    400: "invalid_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "unprocessable",
+    429: "too_many_requests",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+class ApiError(Exception):
+    """An error answer: HTTP status, stable code, one-line message."""
+
+    status = 400
+    code = "invalid_request"
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+
+    def response(self, headers: dict[str, str] | None = None) -> web.Response:
+        return web.json_response(error_body(self.code, self.message), status=self.status, headers=headers)
+
+
+class BadRequest(ApiError):
+    """400: the request is malformed or asks for something refused."""
+
+
+class Unauthorized(ApiError):
+    """401: no token, or a token this service does not know."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(ApiError):
+    """403: the token lacks the scope the route needs."""
+
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(ApiError):
+    """404: no such resource."""
+
+    status = 404
+    code = "not_found"
+
+
+class Conflict(ApiError):
+    """409: the resource is not in a state that allows it (a duplicate, a job not finished…)."""
+
+    status = 409
+    code = "conflict"
+
+
+class Unprocessable(ApiError):
+    """422: well-formed, but cannot be done (the source cannot be captured…)."""
+
+    status = 422
+    code = "unprocessable"
+
+
+class Unavailable(ApiError):
+    """503: a dependency is down, or the service is shutting down."""
+
+    status = 503
+    code = "unavailable"
+
+
+def error_body(code: str, message: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message}}
+
+
+_SOURCE_CODES: tuple[tuple[type[CouchPotatoError], str], ...] = (
+    (core.SourceNotFound, "source_not_found"),
+    (core.SourceUnreachable, "source_unreachable"),
+    (core.NotMedia, "not_media"),
+    (core.NoAudioTrack, "no_audio_track"),
+    (core.SourceStalled, "source_stalled"),
+)
+
+
+def from_exception(e: BaseException) -> ApiError | None:
+    """The API error for an exception the service expects, None for anything else."""
+    if isinstance(e, ApiError):
+        return e
+    if isinstance(e, core.UrlRefused):
+        return BadRequest(str(e), code="url_refused")
+    if isinstance(e, core.SourceError):
+        own = getattr(e, "code", None)
+        if isinstance(own, str) and own:
+            return Unprocessable(str(e), code=own)
+        for cls, code in _SOURCE_CODES:
+            if isinstance(e, cls):
+                return Unprocessable(str(e), code=code)
+        return Unprocessable(str(e), code="source_error")
+    if isinstance(e, core.ConfigError | UnsupportedOption):
+        return Unprocessable(str(e), code="unsupported_option")
+    if isinstance(e, SessionNotFound):
+        return NotFound(str(e), code="session_not_found")
+    if isinstance(e, AudioNotKept):
+        return NotFound(str(e), code="audio_not_kept")
+    if isinstance(e, SessionError):
+        return Unavailable(str(e))
+    if isinstance(e, SinkConfigError):
+        return BadRequest(str(e), code="sink_refused")
+    if isinstance(e, DuplicateSink):
+        return Conflict(str(e), code="output_exists")
+    return _from_scheduler(e)
+
+
+_JOB_CODES: tuple[tuple[type[Exception], type[ApiError], str], ...] = (
+    (kp.JobNotFound, NotFound, "job_not_found"),
+    (kp.UnknownKind, BadRequest, "unknown_kind"),
+    (kp.InvalidParams, BadRequest, "invalid_params"),
+    (kp.ResultNotReady, Conflict, "job_not_finished"),
+    (kp.ResultExpired, NotFound, "result_expired"),
+    (kp.JobFailed, Conflict, "job_failed"),
+    (kp.JobCancelled, Conflict, "job_cancelled"),
+    (kp.JobStateError, Conflict, "job_state"),
+    (kp.BrokerUnavailable, Unavailable, "broker_unavailable"),
+)
+
+
+def _from_scheduler(e: BaseException) -> ApiError | None:
+    for cls, api, code in _JOB_CODES:
+        if isinstance(e, cls):
+            return api(str(e), code=code)
+    return None
+
+
+def validation_message(e: ValidationError) -> str:
+    """One line from pydantic's errors: where and what, for the first few."""
+    parts = []
+    for err in e.errors()[:3]:
+        where = ".".join(str(x) for x in err.get("loc", ())) or "request"
+        parts.append(f"{where}: {err.get('msg', 'invalid')}")
+    more = len(e.errors()) - 3
+    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
+
+
+__all__ = [
+    "HTTP_CODES",
+    "ApiError",
+    "BadRequest",
+    "Conflict",
+    "Forbidden",
+    "NotFound",
+    "Unauthorized",
+    "Unavailable",
+    "Unprocessable",
+    "error_body",
+    "from_exception",
+    "validation_message",
+]

@@ -1,0 +1,91 @@
+"""``katopotato tokens create --scope … [--name …]``, ``tokens list``, ``tokens revoke ID``.
+
+Works on the service's database directly (running service or not): ``create`` prints the token,
+alone on stdout, once; only its hash is stored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..auth import SCOPES, InvalidScope, TokenStore, check_scopes
+from ..db import Database
+from ..errors import ConfigError
+from ..settings import Settings
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("tokens", help="create, list and revoke API tokens", description=__doc__)
+    p.add_argument("--config", type=Path, metavar="FILE", help="TOML settings file (also $COUCHPOTATO_CONFIG)")
+    sub = p.add_subparsers(dest="tokens_command", required=True)
+    c = sub.add_parser("create", help="create a token and print it once")
+    c.add_argument(
+        "--scope",
+        action="append",
+        required=True,
+        metavar="SCOPE",
+        help=f"a scope (repeat, or comma-separate): {', '.join(SCOPES)}",
+    )
+    c.add_argument("--name", default="", help="what the token is for")
+    c.set_defaults(handler=create)
+    ls = sub.add_parser("list", help="list tokens (never their secrets)")
+    ls.set_defaults(handler=list_tokens)
+    r = sub.add_parser("revoke", help="revoke a token by id")
+    r.add_argument("id")
+    r.set_defaults(handler=revoke)
+
+
+def _store(args: argparse.Namespace) -> tuple[Database, TokenStore]:
+    settings = Settings.load(config=args.config)
+    return (db := Database(settings.database_url)), TokenStore(db)
+
+
+async def create(args: argparse.Namespace) -> int:
+    try:
+        scopes = check_scopes(s for arg in args.scope for s in arg.split(","))
+    except InvalidScope as e:
+        raise ConfigError(str(e)) from e
+    db, store = _store(args)
+    try:
+        await db.start()
+        token, info = await store.create(scopes, name=args.name)
+    finally:
+        await db.close()
+    print(token)
+    print(
+        f"katopotato: token {info.id} with scopes {', '.join(info.scopes)}; shown once, keep it now",
+        file=sys.stderr,
+    )
+    return 0
+
+
+async def list_tokens(args: argparse.Namespace) -> int:
+    db, store = _store(args)
+    try:
+        await db.start()
+        infos = await store.list()
+    finally:
+        await db.close()
+    for i in infos:
+        created = datetime.datetime.fromtimestamp(i.created_at, datetime.UTC).strftime("%Y-%m-%d %H:%M")
+        state = "revoked" if i.revoked_at else "active"
+        print(f"{i.id}  {state:7}  {created}  {','.join(i.scopes):40}  {i.name}")
+    return 0
+
+
+async def revoke(args: argparse.Namespace) -> int:
+    db, store = _store(args)
+    try:
+        await db.start()
+        done = await store.revoke(args.id)
+    finally:
+        await db.close()
+    if not done:
+        print(f"katopotato: error: no active token {args.id!r}", file=sys.stderr)
+        return 1
+    print(f"katopotato: token {args.id} revoked (a running service stops accepting it within 10 s)", file=sys.stderr)
+    return 0

@@ -143,6 +143,26 @@ class Segmenter:
                 out.append(seg)
         return out
 
+    def prime(self, lead_in: PcmChunk) -> None:
+        """Start the stream with audio that comes before the first sample this segmenter owns (a
+        swapped-in capture instance starts at the previous instance's cut): it is heard by the VAD
+        and serves as the first segment's lead-in context, but no segment owns it. Call before the
+        first ``push``, which must continue at ``lead_in.end_sample``; a leading partial VAD window
+        of ``lead_in`` is dropped so the owned span starts on a window boundary."""
+        if self._expected_sample is not None:
+            raise RuntimeError("prime() must come before the first push()")
+        n = len(lead_in.samples) // C.VAD_WINDOW_SAMPLES * C.VAD_WINDOW_SAMPLES
+        samples = lead_in.samples[len(lead_in.samples) - n :].astype(np.float32, copy=True)
+        self._restart(lead_in.end_sample - n)
+        self._expected_sample = lead_in.end_sample
+        self._buf = samples
+        self._probs = [float(p) for p in self._vad.process(samples)]
+        self._seg_w = len(self._probs)
+
+    def lead_in_samples(self) -> int:
+        """How much audio before the first owned sample ``prime`` can use (whole VAD windows)."""
+        return (self._ctx_w + self._pad_w + 1) * C.VAD_WINDOW_SAMPLES
+
     def flush(self) -> list[AudioSegment]:
         """End of stream: the open segment, including a last partial window, if it holds speech."""
         end_sample = self._buf_start + len(self._buf)

@@ -555,6 +555,9 @@ class SessionCapture:
         st = self.store.state
         assert self.chunks is not None and self.cap is not None
         self.segmenter = Segmenter(self.sid, self.segmenter_options, epoch=st.epoch, first_seq=st.next_seq)
+        lead_in = self._lead_in(pending, self.segmenter.lead_in_samples())
+        if lead_in is not None:  # the first segment after a cut gets its lead-in context like any other
+            self.segmenter.prime(lead_in)
         if self.drain is not None:
             self.drain.accept_handover()
         try:
@@ -595,6 +598,28 @@ class SessionCapture:
             return Outcome("handed_over", swap_id=self.swap.id if self.swap else "")
         finally:
             await self._drop_reference()
+
+    def _lead_in(self, pending: list[PcmChunk], want: int) -> PcmChunk | None:
+        """Up to ``want`` samples of this instance's audio just before ``trim_below`` (session clock),
+        contiguous up to it; None when it holds none."""
+        if self.trim_below <= 0:
+            return None
+        pieces: list[np.ndarray] = []
+        lo, end = self.trim_below - want, self.trim_below
+        for chunk in reversed(pending):
+            start = chunk.start_sample + self.shift
+            if start >= end:
+                continue
+            if start + len(chunk.samples) < end:
+                break  # a hole just before what is collected: only the contiguous run counts
+            pieces.append(chunk.samples[max(0, lo - start) : end - start])
+            end = max(start, lo)
+            if end <= lo:
+                break
+        if not pieces:
+            return None
+        samples = np.concatenate(pieces[::-1])
+        return PcmChunk(self.trim_below - len(samples), samples) if len(samples) else None
 
     def _arrived(self, chunk: PcmChunk) -> None:
         self.audio_at = time.time()

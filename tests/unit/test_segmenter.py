@@ -116,3 +116,23 @@ def test_a_clock_jump_closes_the_open_segment(speech: np.ndarray) -> None:
 def test_invalid_options_are_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(ConfigError):
         SegmenterOptions(**kwargs)
+
+
+@requires_media_tools
+def test_a_primed_segmenter_gives_its_first_segment_a_lead_in_it_does_not_own(speech: np.ndarray) -> None:
+    """A swapped-in capture starts at the old one's cut: the audio before it is context, not owned."""
+    cut = 2 * SR + 123  # inside the first sentence, not on a VAD window boundary
+    seg = Segmenter("s", first_seq=5)
+    want = seg.lead_in_samples()
+    seg.prime(PcmChunk(cut - want, speech[cut - want : cut]))
+    out: list[AudioSegment] = []
+    for i in range(cut, len(speech), 1600):
+        out += seg.push(PcmChunk(i, speech[i : min(i + 1600, len(speech))]))
+    out += seg.flush()
+    first = out[0].segment
+    assert first.seq == 5 and first.keep_start == pytest.approx(cut / SR)
+    assert first.keep_start - first.start == pytest.approx(seg.options.context_ms / 1000, abs=0.1), "a lead-in"
+    assert len(out[0].samples) == round((first.end - first.start) * SR)
+    np.testing.assert_array_equal(out[0].samples[:100], speech[round(first.start * SR) :][:100])
+    with pytest.raises(RuntimeError):
+        seg.prime(PcmChunk(0, speech[:SR]))

@@ -6,6 +6,8 @@ PIP   := $(VENV)/bin/pip
 SYSTEM_PACKAGES := ffmpeg espeak-ng flite xvfb pulseaudio chromium
 SOURCE ?=
 ARGS ?=
+# pytest processes: most end-to-end tests wait on media played at 1x, so two share 2 cores well
+TEST_WORKERS ?= 2
 
 .PHONY: install system-packages test lint typecheck unit e2e contract bench run clean
 
@@ -42,13 +44,13 @@ e2e: install
 	$(VENV)/bin/pytest -q tests/e2e
 
 test: install lint typecheck
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=15
 
 contract: install
 	python3 ../shared/checks/contract.py
 
 bench: install
-	$(PY) benchmarks/run.py
+	$(PY) benchmarks/bench_core.py --out benchmarks/results/core.md
 
 run: install
 	@if [ -n "$(SOURCE)" ]; then exec $(VENV)/bin/couchpotato transcribe "$(SOURCE)" $(ARGS); fi; \

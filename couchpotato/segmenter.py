@@ -88,6 +88,9 @@ def _frames(ms: float) -> int:
     return max(1, round(ms / 1000 / WINDOW_S))
 
 
+PRIME_WARMUP_S = 2.0  # audio a primed segmenter's VAD hears before the lead-in context
+
+
 class Segmenter:
     """Stateful cutter of one PCM stream into AudioSegments."""
 
@@ -160,8 +163,11 @@ class Segmenter:
         self._seg_w = len(self._probs)
 
     def lead_in_samples(self) -> int:
-        """How much audio before the first owned sample ``prime`` can use (whole VAD windows)."""
-        return (self._ctx_w + self._pad_w + 1) * C.VAD_WINDOW_SAMPLES
+        """How much audio before the first owned sample ``prime`` should get (whole VAD windows): the
+        lead-in context and padding, plus ``PRIME_WARMUP_S`` for the VAD's state to settle (a cold
+        Silero VAD can miss the first words it hears, which would then not count as lead-in)."""
+        warmup = round(PRIME_WARMUP_S / WINDOW_S)
+        return (self._ctx_w + self._pad_w + warmup) * C.VAD_WINDOW_SAMPLES
 
     def flush(self) -> list[AudioSegment]:
         """End of stream: the open segment, including a last partial window, if it holds speech."""

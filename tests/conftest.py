@@ -17,6 +17,18 @@ def _missing() -> list[str]:
     return [t for t in NEEDS if shutil.which(t) is None]
 
 
+# Tests that drive Chromium run one at a time on one pytest-xdist worker (``make test`` runs two):
+# each starts browsers, Xvfb and PulseAudio sinks, the heaviest and most timing-sensitive work here.
+BROWSER_TESTS = ("tests/browser/", "tests/hotpotato/test_e2e_browser.py", "tests/service/test_console.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        path = item.path.as_posix()
+        if any(part in path for part in BROWSER_TESTS):
+            item.add_marker(pytest.mark.xdist_group("browser"))
+
+
 requires_media_tools = pytest.mark.skipif(
     bool(_missing()), reason=f"needs {', '.join(_missing())} on PATH (make install puts them there)"
 )

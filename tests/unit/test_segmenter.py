@@ -121,7 +121,7 @@ def test_invalid_options_are_refused(kwargs: dict[str, float]) -> None:
 @requires_media_tools
 def test_a_primed_segmenter_gives_its_first_segment_a_lead_in_it_does_not_own(speech: np.ndarray) -> None:
     """A swapped-in capture starts at the old one's cut: the audio before it is context, not owned."""
-    cut = 2 * SR + 123  # inside the first sentence, not on a VAD window boundary
+    cut = len(speech) - 5 * SR + 123  # inside the breathless sentence, not on a VAD window boundary
     seg = Segmenter("s", first_seq=5)
     want = seg.lead_in_samples()
     seg.prime(PcmChunk(cut - want, speech[cut - want : cut]))

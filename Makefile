@@ -6,7 +6,8 @@ PIP   := $(VENV)/bin/pip
 SYSTEM_PACKAGES := ffmpeg espeak-ng flite xvfb pulseaudio chromium
 SOURCE ?=
 ARGS ?=
-# pytest processes: most end-to-end tests wait on media played at 1x, so two share 2 cores well
+# pytest processes for the tests not marked browser: most wait on media played at 1x, so two share
+# 2 cores well; the browser tests then run alone (see tests/conftest.py)
 TEST_WORKERS ?= 2
 
 .PHONY: install system-packages test lint typecheck unit e2e contract bench run clean
@@ -44,7 +45,8 @@ e2e: install
 	$(VENV)/bin/pytest -q tests/e2e
 
 test: install lint typecheck
-	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=15
+	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) -m "not browser" --durations=10
+	$(VENV)/bin/pytest -q -m browser --durations=5
 
 contract: install
 	python3 ../shared/checks/contract.py

@@ -17,16 +17,19 @@ def _missing() -> list[str]:
     return [t for t in NEEDS if shutil.which(t) is None]
 
 
-# Tests that drive Chromium run one at a time on one pytest-xdist worker (``make test`` runs two):
-# each starts browsers, Xvfb and PulseAudio sinks, the heaviest and most timing-sensitive work here.
+# Tests that drive Chromium are marked ``browser``: ``make test`` runs them on their own, one at a
+# time, after the other tests (which run on two pytest-xdist workers). Each starts browsers, Xvfb and
+# PulseAudio sinks, the heaviest and most timing-sensitive work here: sharing the 2 cores with
+# another test's ASR made their audio glitch.
 BROWSER_TESTS = ("tests/browser/", "tests/hotpotato/test_e2e_browser.py", "tests/service/test_console.py")
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m selects on the marker
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         path = item.path.as_posix()
         if any(part in path for part in BROWSER_TESTS):
-            item.add_marker(pytest.mark.xdist_group("browser"))
+            item.add_marker(pytest.mark.browser)
 
 
 requires_media_tools = pytest.mark.skipif(

@@ -26,7 +26,8 @@ OVERLAP_S = 3.0  # audio both instances capture before the new one is aligned (a
 MAX_BUFFER_S = 90.0  # the new instance buffers at most this much audio waiting for the cut
 REFERENCE_MAX_S = 60.0  # the old instance publishes at most this much of its audio for alignment
 REFERENCE_BATCH_S = 0.25  # reference audio is appended in batches of about this length
-CUT_GUARD_S = 0.25  # the cut falls at least this far after the first audio the new instance holds
+CUT_GUARD_S = 3.5  # the cut falls at least this far after the first audio the new instance holds: the
+# first segment after the cut needs that audio as lead-in context and VAD warm-up (Segmenter.prime)
 PREFER_SEGMENTER_CUT_S = 4.0  # a segmenter cut is awaited this long before any quiet point will do
 QUIET_MS = 300.0  # a quiet point: this much audio below the quiet threshold
 QUIET_WINDOW_MS = 32.0  # level windows of the quiet tracker

@@ -53,13 +53,12 @@ import platform
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
 import wave
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,9 +67,9 @@ import numpy as np
 import psutil
 
 from couchpotato.records import EndEvent, Event, GapEvent, Segment, SessionEvent, TranscriptEvent, Word
-from couchpotato.testing import Programme, build_programme, serve_directory, wer
+from couchpotato.testing import Programme, build_programme, hls_live, serve_directory, wer
 from hotpotato.records import SwapEvent
-from hotpotato.testing import CutWords, clock_offsets, epoch_steps, swap_word_errors
+from hotpotato.testing import LIVE_PAGE, CutWords, clock_offsets, epoch_steps, swap_word_errors
 from katopotato.blobs import FileBlobStore
 from katopotato.broker.redis import RedisBroker
 from katopotato.hotswap import SessionCapture, request_swap, swap_events, swap_status
@@ -86,48 +85,7 @@ WER_GOAL_POINTS = 0.5
 NO_TIMESTAMPS_PREFIX = "hp-nots-"
 REDIS = os.environ.get("COUCHPOTATO_REDIS", "redis://127.0.0.1:6379/0")
 
-# A page that plays like a live stream: every viewer hears the programme at the position the wall
-# clock says (t0: when it started). Web Audio, so the position is exact (tests/hotpotato/conftest.py).
-LIVE_PAGE = """<!doctype html><html><body><h1>live</h1><script>
-const q = new URLSearchParams(location.search);
-const t0 = Number(q.get('t0'));
-window.addEventListener('load', async () => {
-  const ctx = new AudioContext();
-  const data = await (await fetch(q.get('src'))).arrayBuffer();
-  const buffer = await ctx.decodeAudioData(data);
-  const node = ctx.createBufferSource();
-  node.buffer = buffer;
-  node.connect(ctx.destination);
-  const offset = Date.now() / 1000 - t0;
-  if (offset >= 0) node.start(0, offset); else node.start(ctx.currentTime - offset);
-  document.title = 'playing';
-});
-</script></body></html>"""
-
-
 # --- fixtures: live HLS, a live page, a cluster ---------------------------------------------------
-
-
-@contextlib.contextmanager
-def hls_live(audio: Path, folder: Path, *, window: int = 6, segment_s: float = 1.0) -> Iterator[Path]:
-    """A live HLS stream of ``audio`` (ffmpeg ``-re``): a sliding playlist of ``window`` segments."""
-    folder.mkdir(parents=True, exist_ok=True)
-    playlist = folder / "live.m3u8"
-    argv = ["ffmpeg", "-v", "error", "-re", "-i", str(audio), "-c:a", "aac", "-b:a", "64k", "-f", "hls",
-            "-hls_time", str(segment_s), "-hls_list_size", str(window), "-hls_flags", "independent_segments",
-            "-hls_segment_filename", str(folder / "seg%05d.ts"), str(playlist)]  # fmt: skip
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 15
-        while not (playlist.exists() and ".ts" in playlist.read_text(errors="replace")):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("ffmpeg did not start the HLS stream")
-            time.sleep(0.05)
-        yield playlist
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
 
 
 def start_stream(stack: contextlib.ExitStack, programme: Programme, folder: Path, window: int = 6) -> str:

@@ -29,6 +29,27 @@ from .align import SAMPLE_RATE_HZ, ncc_curve
 SR = SAMPLE_RATE_HZ
 
 
+# A page that plays like a live stream: every viewer hears the programme at the position the wall
+# clock says (t0: when it started), as two players of one live channel would. Web Audio, so the
+# position is exact and no HTTP range request is needed.
+LIVE_PAGE = """<!doctype html><html><body><h1>live</h1><script>
+const q = new URLSearchParams(location.search);
+const t0 = Number(q.get('t0'));
+const vod = q.get('vod');  // on demand: every viewer starts the programme when it opens the page
+window.addEventListener('load', async () => {
+  const ctx = new AudioContext();
+  const data = await (await fetch(q.get('src'))).arrayBuffer();
+  const buffer = await ctx.decodeAudioData(data);
+  const node = ctx.createBufferSource();
+  node.buffer = buffer;
+  node.connect(ctx.destination);
+  const offset = vod ? 0 : Date.now() / 1000 - t0;
+  if (offset >= 0) node.start(0, offset); else node.start(ctx.currentTime - offset);
+  document.title = 'playing';
+});
+</script></body></html>"""
+
+
 @dataclass(frozen=True)
 class SegmentPlace:
     """Where a segment's audio was found in the programme."""
@@ -138,4 +159,4 @@ def swap_word_errors(
     return out
 
 
-__all__ = ["CutWords", "SegmentPlace", "clock_offsets", "epoch_steps", "swap_word_errors"]
+__all__ = ["LIVE_PAGE", "CutWords", "SegmentPlace", "clock_offsets", "epoch_steps", "swap_word_errors"]

@@ -169,8 +169,11 @@ def serve_directory(folder: Path, host: str = "127.0.0.1", *, ranges: bool = Fal
 
 
 @contextlib.contextmanager
-def hls_live(audio: Path, folder: Path, *, segment_s: float = 1.0, wait_s: float = 15.0) -> Iterator[Path]:
-    """A live HLS stream of ``audio``: ffmpeg ``-re`` writes a sliding playlist into ``folder``.
+def hls_live(
+    audio: Path, folder: Path, *, segment_s: float = 1.0, window: int = 6, wait_s: float = 15.0
+) -> Iterator[Path]:
+    """A live HLS stream of ``audio``: ffmpeg ``-re`` writes a sliding playlist of ``window`` segments
+    into ``folder``.
 
     Yields the playlist path once it lists a first segment; the playlist gets ``#EXT-X-ENDLIST`` when
     the audio ends. ffmpeg is killed on exit.
@@ -196,7 +199,7 @@ def hls_live(audio: Path, folder: Path, *, segment_s: float = 1.0, wait_s: float
             "-hls_time",
             str(segment_s),
             "-hls_list_size",
-            "6",
+            str(window),
             "-hls_flags",
             "independent_segments",
             "-hls_segment_filename",

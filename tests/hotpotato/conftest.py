@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from couchpotato.testing import Programme, build_programme, serve_directory
+from couchpotato.testing import Programme, build_programme, hls_live, serve_directory
+from hotpotato.testing import LIVE_PAGE
 from katopotato.broker import Broker, MemoryBroker
 from katopotato.broker.redis import RedisBroker
 
@@ -28,26 +29,6 @@ from ..scheduler.conftest import REPO, WorkerProcess, redis_url
 __all__ = ["redis_url"]
 
 SR = 16_000
-
-# A page that plays like a live stream: every viewer hears the programme at the position the wall
-# clock says (t0: when it started), as two players of one live channel would. Web Audio, so the
-# position is exact and no HTTP range request is needed.
-LIVE_PAGE = """<!doctype html><html><body><h1>live</h1><script>
-const q = new URLSearchParams(location.search);
-const t0 = Number(q.get('t0'));
-const vod = q.get('vod');  // on demand: every viewer starts the programme when it opens the page
-window.addEventListener('load', async () => {
-  const ctx = new AudioContext();
-  const data = await (await fetch(q.get('src'))).arrayBuffer();
-  const buffer = await ctx.decodeAudioData(data);
-  const node = ctx.createBufferSource();
-  node.buffer = buffer;
-  node.connect(ctx.destination);
-  const offset = vod ? 0 : Date.now() / 1000 - t0;
-  if (offset >= 0) node.start(0, offset); else node.start(ctx.currentTime - offset);
-  document.title = 'playing';
-});
-</script></body></html>"""
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -88,28 +69,6 @@ class LiveHls:
     url: str
     folder: Path
     started_at: float
-
-
-@contextlib.contextmanager
-def hls_live(audio: Path, folder: Path, *, window: int = 6, segment_s: float = 1.0) -> Iterator[Path]:
-    """A live HLS stream of ``audio`` (ffmpeg ``-re``): a sliding playlist of ``window`` segments."""
-    folder.mkdir(parents=True, exist_ok=True)
-    playlist = folder / "live.m3u8"
-    argv = ["ffmpeg", "-v", "error", "-re", "-i", str(audio), "-c:a", "aac", "-b:a", "64k", "-f", "hls",
-            "-hls_time", str(segment_s), "-hls_list_size", str(window), "-hls_flags", "independent_segments",
-            "-hls_segment_filename", str(folder / "seg%05d.ts"), str(playlist)]  # fmt: skip
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 15
-        while not (playlist.exists() and ".ts" in playlist.read_text(errors="replace")):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("ffmpeg did not start the HLS stream")
-            time.sleep(0.05)
-        yield playlist
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
 
 
 @pytest.fixture

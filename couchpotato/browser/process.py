@@ -152,6 +152,9 @@ def _owner(tag: str) -> int | None:
     return int(head) if head.isdigit() else None
 
 
+SWEEP_WAIT_S = 5.0  # how long a sweep waits for the processes it killed to be gone
+
+
 def sweep_orphans(tmpdir: Path, min_age_s: float = ORPHAN_MIN_AGE_S) -> tuple[list[int], list[Path]]:
     """Kill processes and remove work directories of sessions whose owner process is gone.
 
@@ -163,14 +166,19 @@ def sweep_orphans(tmpdir: Path, min_age_s: float = ORPHAN_MIN_AGE_S) -> tuple[li
     Returns the pids killed and the directories removed.
     """
     killed: list[int] = []
+    victims: list[psutil.Process] = []  # waited for below: SIGKILL takes effect asynchronously
     for proc in psutil.process_iter():
         try:
             owner = _owner(proc.environ().get(TAG_ENV, ""))
             if owner is None or psutil.pid_exists(owner):
                 continue
+            family = [proc, *proc.children(recursive=True)]  # Chromium's helpers may leave its group
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(os.getpgid(proc.pid), signal.SIGKILL)
-            proc.kill()
+            for member in family:
+                with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                    member.kill()
+            victims += family
             killed.append(proc.pid)
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
             continue
@@ -189,9 +197,11 @@ def sweep_orphans(tmpdir: Path, min_age_s: float = ORPHAN_MIN_AGE_S) -> tuple[li
             with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
                 xvfb.kill()
                 killed.append(xvfb.pid)
+                victims.append(xvfb)
         if now - st.st_mtime >= min_age_s:
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
+    psutil.wait_procs(victims, timeout=SWEEP_WAIT_S)
     return killed, removed
 
 

@@ -10,7 +10,8 @@ time, CPU time and peak memory are measured the same way:
 - naive 5 s chunks: fixed chunks transcribed independently, the baseline to beat;
 - pipeline (fast): ``couchpotato transcribe FILE`` end to end, as fast as the machine allows;
 - pipeline (--realtime): the file read at 1x like a live source: word latency
-  (emitted_at − (media_epoch + word end)) and the CPU one live stream holds.
+  (emitted_at − (media_epoch + word end)) and the CPU one live stream holds;
+- both pipeline rows once per latency profile (``--latency balanced|low``).
 
 WER varies from run to run by a few tenths of a point because Whisper's temperature fallback samples;
 ``--runs`` repeats the fast configurations and reports the mean and range.
@@ -106,6 +107,12 @@ def main() -> None:
     ap.add_argument("--paragraphs", type=int, default=None, help="corpus paragraphs (default: all 12)")
     ap.add_argument("--runs", type=int, default=3, help="repetitions of the fast configurations")
     ap.add_argument("--skip-realtime", action="store_true", help="skip the 1x run (it takes the programme's length)")
+    ap.add_argument(
+        "--profiles",
+        type=lambda v: [p for p in v.split(",") if p],
+        default=["balanced", "low"],
+        help="latency profiles of the pipeline rows (default: balanced,low)",
+    )
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "core.md")
     args = ap.parse_args()
 
@@ -114,11 +121,14 @@ def main() -> None:
     dur = prog.duration_s
     rows: list[Measure] = []
 
-    for name, argv in (
+    fast = [
         ("whole file (reference)", [sys.executable, "benchmarks/baselines.py", "whole", str(prog.path)]),
         ("naive fixed 5 s chunks", [sys.executable, "benchmarks/baselines.py", "chunks5", str(prog.path)]),
-        ("pipeline, recorded file", pipeline_argv(prog.path)),
-    ):
+    ]
+    fast += [
+        (f"pipeline --latency {p}, recorded file", pipeline_argv(prog.path, "--latency", p)) for p in args.profiles
+    ]
+    for name, argv in fast:
         m = Measure(name)
         for _ in range(args.runs):
             out, wall, cpu = run_process(argv)
@@ -130,9 +140,9 @@ def main() -> None:
         rows.append(m)
         print(f"  measured {name}", file=sys.stderr, flush=True)
 
-    if not args.skip_realtime:
-        m = Measure("pipeline, --realtime (live)")
-        argv = pipeline_argv(prog.path, "--realtime")
+    for profile in [] if args.skip_realtime else args.profiles:
+        m = Measure(f"pipeline --latency {profile}, --realtime (live)")
+        argv = pipeline_argv(prog.path, "--realtime", "--latency", profile)
         out, wall, cpu = run_process(argv)
         events = events_of(out)
         m.wers.append(wer(prog.text, text_of(events)))
@@ -140,7 +150,7 @@ def main() -> None:
         m.cpus.append(cpu)
         m.latencies = word_latencies(events)
         rows.append(m)
-        print("  measured realtime", file=sys.stderr, flush=True)
+        print(f"  measured realtime, {profile}", file=sys.stderr, flush=True)
 
     lines = [
         f"Corpus: {len(prog.text.split())} words, {dur:.0f} s, {args.paragraphs or 12} paragraphs, 6 voices; "
@@ -153,9 +163,7 @@ def main() -> None:
     for m in rows:
         rtf = [w / dur for w in m.walls]
         cores = [c / w for c, w in zip(m.cpus, m.walls, strict=True)]
-        lat = (
-            f"{np.percentile(m.latencies, 50):.2f} / {np.percentile(m.latencies, 95):.2f}" if m.latencies else "–"
-        )
+        lat = f"{np.percentile(m.latencies, 50):.2f} / {np.percentile(m.latencies, 95):.2f}" if m.latencies else "–"
         rtf_cell = "1x (live)" if m.latencies else fmt(rtf, 3)
         lines.append(
             f"| {m.name} | {fmt(m.wers, 2, 100)} | {rtf_cell} | {fmt(cores, 2)} | {fmt(m.rss_mb, 0)} | {lat} |"

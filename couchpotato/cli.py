@@ -28,6 +28,7 @@ from .health import NO_AUDIO_TIMEOUT_S, HealthSample
 from .pipeline import Pipeline, PipelineOptions
 from .records import EndEvent, SessionEvent
 from .resolve import MODES
+from .segmenter import LATENCY_PROFILES, SegmenterOptions
 from .settings import CoreSettings
 
 log = logging.getLogger("couchpotato")
@@ -72,6 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="segments transcribed at once",
     )
     t.add_argument("--language", default=DEFAULT_LANGUAGE, help="spoken language (default: en)")
+    t.add_argument(
+        "--latency",
+        choices=tuple(LATENCY_PROFILES),
+        default="balanced",
+        help="balanced: cut in pauses, up to 9 s (default); low: cut at most every 4.5 s, words arrive "
+        "sooner at about one point more word errors",
+    )
     t.add_argument(
         "--stall-timeout",
         type=float,
@@ -165,6 +173,7 @@ async def _transcribe(args: argparse.Namespace, out: TextIO) -> int:
     options = PipelineOptions(
         asr=AsrOptions(language=args.language, vocabulary=vocabulary),
         asr_workers=args.asr_workers,
+        segmenter=SegmenterOptions.for_latency(args.latency),
         corrections=corrections,
     )
     capture = CaptureOptions(

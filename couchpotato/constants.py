@@ -34,7 +34,8 @@ ASR_RETRIES = 1  # a segment whose transcription fails is retried this many time
 
 # Resequencer
 GAP_TIMEOUT_S = 120.0  # a missing seq that holds later results back this long becomes a gap
-BOUNDARY_DUPLICATE_S = 0.8  # same word on both sides of a cut, this close in time: one is dropped
+BOUNDARY_DUPLICATE_S = 0.8  # words heard again after a cut end this close to where they were committed
+TAIL_WORDS = 8  # committed words the resequencer remembers to align the next segment's words at the cut
 BOUNDARY_SIMILARITY = 0.75  # spelling similarity (difflib ratio) from which two words are "the same"
 
 # Capture robustness

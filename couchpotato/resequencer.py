@@ -2,8 +2,8 @@
 
 Transcription finishes out of order (several workers, retries, other machines). The resequencer
 holds a result until every earlier seq has been committed, then commits it: it keeps the words the
-segment owns (merging the overlap with its neighbour), drops a word repeated on both sides of a cut,
-applies corrections, and emits a ``TranscriptEvent``. A segment that failed for good is committed as
+segment owns, merges them with the committed transcript at the cut (see ``merge_at_cut``), applies
+corrections, and emits a ``TranscriptEvent``. A segment that failed for good is committed as
 a ``GapEvent``; a seq that never arrives while later ones wait longer than ``gap_timeout_s`` is
 committed as a gap too, so the transcript never stalls forever and never skips silently. A result
 for a seq already committed (a duplicate delivery, a late retry) is ignored.
@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .constants import BOUNDARY_DUPLICATE_S, BOUNDARY_SIMILARITY, GAP_TIMEOUT_S
+from .constants import BOUNDARY_DUPLICATE_S, BOUNDARY_SIMILARITY, GAP_TIMEOUT_S, TAIL_WORDS
 from .corrections import Corrections
 from .records import (
     CommitEvent,
@@ -43,14 +43,15 @@ class ResequencerState:
         next_seq: the first seq not yet committed.
         held: outcomes that arrived before ``next_seq``'s, by seq.
         blocked_since: wall time since which ``next_seq`` has held later outcomes back.
-        last_word: the last committed word, for the duplicate check at the next cut.
+        tail: the last committed words as decoded (before corrections), to merge the next segment at
+            its cut; emptied by a gap.
         last_end: media time where the committed transcript ends.
     """
 
     next_seq: int = 0
     held: dict[int, Outcome] = field(default_factory=dict)
     blocked_since: float | None = None
-    last_word: Word | None = None
+    tail: tuple[Word, ...] = ()
     last_end: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -61,7 +62,7 @@ class ResequencerState:
                 for k, v in self.held.items()
             },
             "blocked_since": self.blocked_since,
-            "last_word": self.last_word.to_dict() if self.last_word else None,
+            "tail": [w.to_dict() for w in self.tail],
             "last_end": self.last_end,
         }
 
@@ -70,12 +71,14 @@ class ResequencerState:
         held: dict[int, Outcome] = {}
         for k, v in d.get("held", {}).items():
             held[int(k)] = SegmentResult.from_dict(v) if v["kind"] == "result" else SegmentFailure.from_dict(v)
-        last = d.get("last_word")
+        tail = [Word.from_dict(w) for w in d.get("tail", ())]
+        if not tail and d.get("last_word"):  # state written before the tail replaced the last word
+            tail = [Word.from_dict(d["last_word"])]
         return cls(
             next_seq=int(d["next_seq"]),
             held=held,
             blocked_since=d.get("blocked_since"),
-            last_word=Word.from_dict(last) if last else None,
+            tail=tuple(tail),
             last_end=float(d.get("last_end", 0.0)),
         )
 
@@ -150,7 +153,7 @@ class Resequencer:
         end = max(st.last_end, after.segment.keep_start) if after else st.last_end
         event = GapEvent(self.session_id, st.next_seq, st.last_end, end, reason, now)
         st.next_seq += 1
-        st.last_word = None
+        st.tail = ()
         return event
 
     def _commit(self, outcome: Outcome, now: float) -> CommitEvent:
@@ -158,27 +161,51 @@ class Resequencer:
         seg = outcome.segment
         if isinstance(outcome, SegmentFailure):
             st.last_end = max(st.last_end, seg.keep_end)
-            st.last_word = None
+            st.tail = ()
             return GapEvent(seg.session_id, seg.seq, seg.keep_start, seg.keep_end, outcome.reason, now)
-        words = [w for w in outcome.words if seg.keep_start <= w.centre < seg.keep_end]
-        if words and seg.overlap > 0 and st.last_word is not None and _same_word(st.last_word, words[0]):
-            words = words[1:]
+        words = merge_at_cut(st.tail, outcome.words, seg.keep_start, seg.keep_end)
+        if words:
+            st.tail = (*st.tail, *words)[-TAIL_WORDS:]
         if self.corrections:
             words = self.corrections.apply(words)
-        st.last_word = words[-1] if words else st.last_word
         st.last_end = max(st.last_end, seg.keep_end)
         start = words[0].start if words else seg.keep_start
         end = words[-1].end if words else seg.keep_end
         return TranscriptEvent(seg.session_id, seg.seq, start, end, join_words(words), tuple(words), now)
 
 
-def _same_word(a: Word, b: Word) -> bool:
-    """The same word heard on both sides of a cut: close in time, and spelt alike (the two decodes
-    may differ slightly, "Capitol"/"capital")."""
+def merge_at_cut(tail: tuple[Word, ...], words: tuple[Word, ...], keep_start: float, keep_end: float) -> list[Word]:
+    """The words of a segment that continue the committed transcript ending in ``tail``.
+
+    A segment is decoded with some audio before the span it owns (lead-in context, or the overlap of
+    a cut inside speech), so it hears again the last words already committed. By timestamps alone,
+    a word whose timing the two decodes disagree on around the cut is lost or doubled. So the words
+    are first aligned by text: the longest run of them that repeats the end of ``tail`` (spelt
+    alike, ending within ``BOUNDARY_DUPLICATE_S`` of where ``tail`` ends) marks where the new words
+    begin, whichever side of ``keep_start`` that falls. Without such a run, the segment keeps the
+    words centred in its own span. Words centred at or after ``keep_end`` belong to the next segment.
+    """
+    first = next((i for i, w in enumerate(words) if w.centre >= keep_start), len(words))
+    best: tuple[int, int] | None = None  # (run length, index of the first new word)
+    if tail:
+        for p in range(len(words)):
+            k = 0
+            while k < len(tail) and p - k >= 0 and _alike(tail[-1 - k], words[p - k]):
+                k += 1
+            if not k or abs(words[p].end - tail[-1].end) >= BOUNDARY_DUPLICATE_S:
+                continue
+            if best is None or k > best[0] or (k == best[0] and abs(p + 1 - first) < abs(best[1] - first)):
+                best = (k, p + 1)
+    start = best[1] if best is not None else first
+    return [w for w in words[start:] if w.centre < keep_end]
+
+
+def _alike(a: Word, b: Word) -> bool:
+    """Spelt alike (two decodes of the same audio may differ slightly: "Capitol"/"capital")."""
     x, y = _NORMALISE.sub("", a.word.lower()), _NORMALISE.sub("", b.word.lower())
-    if not x or not y or abs(a.start - b.start) >= BOUNDARY_DUPLICATE_S:
+    if not x or not y:
         return False
     return x == y or difflib.SequenceMatcher(None, x, y).ratio() >= BOUNDARY_SIMILARITY
 
 
-__all__ = ["Resequencer", "ResequencerState"]
+__all__ = ["Resequencer", "ResequencerState", "merge_at_cut"]

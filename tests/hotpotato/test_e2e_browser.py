@@ -102,8 +102,12 @@ async def test_api_swap_of_a_page_is_aligned_by_cross_correlation(
     cut = run.of("swap_completed")[0].details["cut_s"]
     for cw in swap_word_errors(programme.text, base.words, run.words, [cut]):
         assert cw.window and cw.lost == [] and cw.doubled == [], f"{cw} | {run.text} ||| {base.text}"
+    # Two captures of a page never hear it with the same timing, so they are cut into different
+    # segments and tiny.en's errors differ between them by a few words out of 111 (CI once saw
+    # 5 errors against 1, with nothing lost or doubled at the cut). The words at the cut are checked
+    # above; this bound catches a swap that garbles more than a few words.
     swapped_wer, base_wer = wer(programme.text, run.text), wer(programme.text, base.text)
-    assert swapped_wer <= WER_BOUND and swapped_wer <= base_wer + 0.03, (swapped_wer, base_wer)
+    assert swapped_wer <= WER_BOUND and swapped_wer <= base_wer + 0.06, (swapped_wer, base_wer, run.text, base.text)
 
 
 async def test_a_quiet_page_is_not_swapped_and_a_killed_chromium_is(

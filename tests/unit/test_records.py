@@ -21,9 +21,7 @@ from couchpotato.records import (
 )
 
 times = st.floats(min_value=0, max_value=1e5, allow_nan=False).map(lambda x: round(x, 3))
-words = st.builds(
-    Word, times, times, st.text(min_size=1, max_size=12), st.floats(0, 1).map(lambda p: round(p, 4))
-)
+words = st.builds(Word, times, times, st.text(min_size=1, max_size=12), st.floats(0, 1).map(lambda p: round(p, 4)))
 segments = st.builds(
     Segment,
     st.text(max_size=8),

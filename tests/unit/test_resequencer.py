@@ -141,3 +141,59 @@ def test_corrections_apply_at_commit() -> None:
     (ev,) = r.offer(res, 0.0)
     assert ev.text == "Mayor Pete spoke."
     assert ev.words[0].start == 0.1 and ev.words[-1].end == 1.5
+
+
+def _w(start: float, word: str) -> Word:
+    return Word(start, start + 0.3, f" {word}", 0.9)
+
+
+def test_a_word_both_decodes_time_on_the_other_side_of_the_cut_is_not_lost() -> None:
+    # Cut at 5.0. Segment 0 timed "roads" at 4.9-5.2 (centre past its end: dropped there); segment 1,
+    # decoded with a lead-in, timed it at 4.6-4.9 (centre before its start). By time alone it is lost.
+    a = Segment("s", 0, 0.0, 5.3, 0.0, 5.0)
+    b = Segment("s", 1, 3.5, 9.0, 5.0, 9.0)
+    ra = SegmentResult(a, (_w(4.0, "the"), _w(4.45, "old"), Word(4.9, 5.2, " roads", 0.9)), "t")
+    rb = SegmentResult(b, (_w(3.95, "the"), _w(4.3, "old"), _w(4.6, "roads"), _w(5.4, "need"), _w(5.8, "work")), "t")
+    r = Resequencer("s")
+    ev = r.offer(ra, 0.0) + r.offer(rb, 0.0)
+    assert [e.text for e in ev] == ["the old", "roads need work"]
+
+
+def test_a_word_both_decodes_own_is_not_doubled() -> None:
+    # Segment 0 kept "roads" (centre 4.85); segment 1 timed the same word at 5.0-5.3, in its own span.
+    a = Segment("s", 0, 0.0, 5.3, 0.0, 5.0)
+    b = Segment("s", 1, 3.5, 9.0, 5.0, 9.0)
+    ra = SegmentResult(a, (_w(4.0, "the"), _w(4.3, "old"), _w(4.7, "roads")), "t")
+    rb = SegmentResult(b, (_w(4.1, "the"), _w(4.5, "old"), _w(5.0, "roads"), _w(5.4, "need"), _w(5.8, "work")), "t")
+    r = Resequencer("s")
+    ev = r.offer(ra, 0.0) + r.offer(rb, 0.0)
+    assert [e.text for e in ev] == ["the old roads", "need work"]
+
+
+def test_a_word_said_again_later_is_kept() -> None:
+    # "again" really is said twice, the second time well after the first: not a repeat of the cut.
+    a = Segment("s", 0, 0.0, 5.0, 0.0, 5.0)
+    b = Segment("s", 1, 4.0, 9.0, 5.0, 9.0)
+    ra = SegmentResult(a, (_w(3.5, "never"), _w(4.0, "again")), "t")
+    rb = SegmentResult(b, (_w(4.0, "again"), _w(5.5, "and"), _w(6.0, "again")), "t")
+    r = Resequencer("s")
+    ev = r.offer(ra, 0.0) + r.offer(rb, 0.0)
+    assert [e.text for e in ev] == ["never again", "and again"]
+
+
+def test_after_a_gap_the_segment_keeps_its_own_span() -> None:
+    a = Segment("s", 0, 0.0, 5.0, 0.0, 5.0)
+    b = Segment("s", 1, 4.0, 9.0, 5.0, 9.0)
+    rb = SegmentResult(b, (_w(4.2, "lead"), _w(5.2, "own"), _w(6.0, "words")), "t")
+    r = Resequencer("s")
+    ev = r.offer(SegmentFailure(a, "asr_failed: x"), 0.0) + r.offer(rb, 0.0)
+    assert [(e.type, e.text if e.type == "segment" else "") for e in ev] == [("gap", ""), ("segment", "own words")]
+
+
+def test_the_tail_round_trips_through_json() -> None:
+    r = Resequencer("s")
+    r.offer(SegmentResult(Segment("s", 0, 0.0, 5.0, 0.0, 5.0), (_w(1.0, "a"), _w(2.0, "b")), "t"), 0.0)
+    again = ResequencerState.from_dict(json.loads(json.dumps(r.state.to_dict())))
+    assert again.tail == r.state.tail and len(again.tail) == 2
+    old = ResequencerState.from_dict({"next_seq": 1, "last_word": _w(2.0, "b").to_dict()})
+    assert [w.word for w in old.tail] == [" b"]

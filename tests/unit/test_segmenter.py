@@ -48,11 +48,18 @@ def run(audio: np.ndarray, chunk: int, options: SegmenterOptions | None = None) 
 
 
 @requires_media_tools
-def test_segments_have_gapless_seqs_and_tile_the_timeline(speech: np.ndarray) -> None:
-    opts = SegmenterOptions(max_segment_s=6.0, target_segment_s=4.0, min_segment_s=1.5, overlap_ms=1000)
+@pytest.mark.parametrize(
+    "opts",
+    [
+        SegmenterOptions(max_segment_s=6.0, target_segment_s=4.0, min_segment_s=1.5, overlap_ms=1000),
+        SegmenterOptions.for_latency("low"),
+    ],
+    ids=["short", "low-latency"],
+)
+def test_segments_have_gapless_seqs_and_tile_the_timeline(speech: np.ndarray, opts: SegmenterOptions) -> None:
     segs = run(speech, 1600, opts)
     assert [s.segment.seq for s in segs] == list(range(len(segs)))
-    lead = max(opts.overlap_ms / 2000, opts.context_ms / 1000)  # audio allowed before the owned span
+    lead = max(opts.overlap_ms / 2000, opts.context_ms / 1000) + 0.032  # before the owned span (whole windows)
     tail = opts.overlap_ms / 2000 + 0.032  # and after it, where a cut fell inside speech (whole VAD windows)
     for s in segs:
         seg = s.segment
@@ -83,12 +90,8 @@ def test_silence_gets_no_segment_and_is_trimmed(speech: np.ndarray) -> None:
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(chunk=st.integers(1, 20_000))
 def test_cuts_do_not_depend_on_how_audio_arrives(speech: np.ndarray, chunk: int) -> None:
-    reference = [
-        (s.segment.start, s.segment.end, s.segment.keep_start, s.segment.keep_end) for s in run(speech, 1600)
-    ]
-    got = [
-        (s.segment.start, s.segment.end, s.segment.keep_start, s.segment.keep_end) for s in run(speech, chunk)
-    ]
+    reference = [(s.segment.start, s.segment.end, s.segment.keep_start, s.segment.keep_end) for s in run(speech, 1600)]
+    got = [(s.segment.start, s.segment.end, s.segment.keep_start, s.segment.keep_end) for s in run(speech, chunk)]
     assert got == reference
 
 
@@ -111,11 +114,20 @@ def test_a_clock_jump_closes_the_open_segment(speech: np.ndarray) -> None:
         {"min_segment_s": 5, "target_segment_s": 4},
         {"max_segment_s": 40},
         {"overlap_ms": -1},
+        {"overlap_ms": 4100},  # half of it would reach back past the start of a 2 s segment
     ],
 )
 def test_invalid_options_are_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(ConfigError):
         SegmenterOptions(**kwargs)
+
+
+def test_latency_profiles() -> None:
+    assert SegmenterOptions.for_latency("balanced") == SegmenterOptions()
+    low = SegmenterOptions.for_latency("low")
+    assert low.max_segment_s < SegmenterOptions().max_segment_s
+    with pytest.raises(ConfigError, match="unknown latency profile 'fast'"):
+        SegmenterOptions.for_latency("fast")
 
 
 @requires_media_tools

@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--latency",
         choices=tuple(LATENCY_PROFILES),
         default="balanced",
-        help="balanced: cut in pauses, up to 9 s (default); low: cut at most every 4.5 s, words arrive "
+        help="balanced: cut in pauses, up to 9 s (default); low: cut at most every 4 s, words arrive "
         "sooner at about one point more word errors",
     )
     t.add_argument(

@@ -88,19 +88,19 @@ class SegmenterOptions:
 
 
 # Named trade-offs between word latency and accuracy (figures: benchmarks/results/core.md).
-# ``balanced`` cuts in pauses only, up to 9 s, which keeps the word error rate at the level of
-# whole-file transcription. ``low`` cuts at most every 4.5 s: where that falls inside speech it
-# gives the decoder 1.5 s of audio on each side of the cut (and 1.5 s of lead-in before every
-# segment) and merges the words heard twice; the first word of a segment waits about half as long,
-# at the cost of about one point of word error rate with tiny.en.
+# ``balanced`` cuts in pauses only, up to 9 s, which keeps the word error rate lowest. ``low`` cuts
+# at most every 4 s: where that falls inside speech, the cut is 2 s into the segment and the decoder
+# hears 2 s on each side of it (and 2 s of lead-in before every segment); the resequencer merges the
+# words heard twice. A word waits about half as long, at about one point more word errors with
+# tiny.en and twice the ASR work.
 LATENCY_PROFILES: dict[str, dict[str, float]] = {
     "balanced": {},
     "low": {
-        "min_segment_s": 1.5,
-        "target_segment_s": 4.5,
-        "max_segment_s": 4.5,
-        "overlap_ms": 3000,
-        "context_ms": 1500,
+        "min_segment_s": 2.0,
+        "target_segment_s": 4.0,
+        "max_segment_s": 4.0,
+        "overlap_ms": 4000,
+        "context_ms": 2000,
     },
 }
 

@@ -385,6 +385,8 @@ class SessionCapture:
         self.reached_limit = False
         # the owner's swap state
         self.segmenter: Segmenter | None = None
+        self.before_cut: list[PcmChunk] = []  # audio before trim_below, kept until the segmenter is primed
+        self.primed = False
         self.gate: Gate[AudioSegment] = Gate()
         self.quiet = QuietTracker()
         self.recent: deque[tuple[int, np.ndarray, float]] = deque()  # (start, samples, arrived_at)
@@ -555,9 +557,7 @@ class SessionCapture:
         st = self.store.state
         assert self.chunks is not None and self.cap is not None
         self.segmenter = Segmenter(self.sid, self.segmenter_options, epoch=st.epoch, first_seq=st.next_seq)
-        lead_in = self._lead_in(pending, self.segmenter.lead_in_samples())
-        if lead_in is not None:  # the first segment after a cut gets its lead-in context like any other
-            self.segmenter.prime(lead_in)
+        self.before_cut, self.primed = [], self.trim_below <= 0
         if self.drain is not None:
             self.drain.accept_handover()
         try:
@@ -599,14 +599,14 @@ class SessionCapture:
         finally:
             await self._drop_reference()
 
-    def _lead_in(self, pending: list[PcmChunk], want: int) -> PcmChunk | None:
-        """Up to ``want`` samples of this instance's audio just before ``trim_below`` (session clock),
-        contiguous up to it; None when it holds none."""
+    def _lead_in(self, chunks: list[PcmChunk], want: int) -> PcmChunk | None:
+        """Up to ``want`` samples of ``chunks`` (this instance's audio, in order) just before
+        ``trim_below`` (session clock), contiguous up to it; None when they hold none."""
         if self.trim_below <= 0:
             return None
         pieces: list[np.ndarray] = []
         lo, end = self.trim_below - want, self.trim_below
-        for chunk in reversed(pending):
+        for chunk in reversed(chunks):
             start = chunk.start_sample + self.shift
             if start >= end:
                 continue
@@ -633,6 +633,20 @@ class SessionCapture:
         if self.limit is not None and start + len(samples) >= self.limit:
             samples = samples[: max(0, self.limit - start)]
             self.reached_limit = True
+        if not self.primed and len(samples):
+            # The first segment after a cut gets its lead-in context like any other: the audio just
+            # before the cut, which may arrive only after ownership was taken (the new instance
+            # can lag the old one by a few seconds).
+            if start + len(samples) <= self.trim_below:
+                self.before_cut.append(chunk)
+                want = self.segmenter.lead_in_samples()
+                while sum(len(c.samples) for c in self.before_cut[1:]) >= want:
+                    self.before_cut.pop(0)
+                return
+            lead_in = self._lead_in([*self.before_cut, chunk], self.segmenter.lead_in_samples())
+            self.before_cut, self.primed = [], True
+            if lead_in is not None:
+                self.segmenter.prime(lead_in)
         if not len(samples) or start + len(samples) <= self.trim_below:
             return
         if start < self.trim_below:

@@ -35,6 +35,7 @@ ASR_RETRIES = 1  # a segment whose transcription fails is retried this many time
 # Resequencer
 GAP_TIMEOUT_S = 120.0  # a missing seq that holds later results back this long becomes a gap
 BOUNDARY_DUPLICATE_S = 0.8  # words heard again after a cut end this close to where they were committed
+SKIPPED_SLACK_S = 0.1  # timing slack when words one decode skipped are taken from the other
 TAIL_WORDS = 8  # committed words the resequencer remembers to align the next segment's words at the cut
 BOUNDARY_SIMILARITY = 0.75  # spelling similarity (difflib ratio) from which two words are "the same"
 

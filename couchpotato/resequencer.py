@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .constants import BOUNDARY_DUPLICATE_S, BOUNDARY_SIMILARITY, GAP_TIMEOUT_S, TAIL_WORDS
+from .constants import BOUNDARY_DUPLICATE_S, BOUNDARY_SIMILARITY, GAP_TIMEOUT_S, SKIPPED_SLACK_S, TAIL_WORDS
 from .corrections import Corrections
 from .records import (
     CommitEvent,
@@ -45,6 +45,8 @@ class ResequencerState:
         blocked_since: wall time since which ``next_seq`` has held later outcomes back.
         tail: the last committed words as decoded (before corrections), to merge the next segment at
             its cut; emptied by a gap.
+        overflow: the words the last committed segment heard after its owned span (its right
+            context, where a cut fell inside speech), in case the next segment's decode skips them.
         last_end: media time where the committed transcript ends.
     """
 
@@ -52,6 +54,7 @@ class ResequencerState:
     held: dict[int, Outcome] = field(default_factory=dict)
     blocked_since: float | None = None
     tail: tuple[Word, ...] = ()
+    overflow: tuple[Word, ...] = ()
     last_end: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -63,6 +66,7 @@ class ResequencerState:
             },
             "blocked_since": self.blocked_since,
             "tail": [w.to_dict() for w in self.tail],
+            "overflow": [w.to_dict() for w in self.overflow],
             "last_end": self.last_end,
         }
 
@@ -79,6 +83,7 @@ class ResequencerState:
             held=held,
             blocked_since=d.get("blocked_since"),
             tail=tuple(tail),
+            overflow=tuple(Word.from_dict(w) for w in d.get("overflow", ())),
             last_end=float(d.get("last_end", 0.0)),
         )
 
@@ -153,7 +158,7 @@ class Resequencer:
         end = max(st.last_end, after.segment.keep_start) if after else st.last_end
         event = GapEvent(self.session_id, st.next_seq, st.last_end, end, reason, now)
         st.next_seq += 1
-        st.tail = ()
+        st.tail = st.overflow = ()
         return event
 
     def _commit(self, outcome: Outcome, now: float) -> CommitEvent:
@@ -161,11 +166,12 @@ class Resequencer:
         seg = outcome.segment
         if isinstance(outcome, SegmentFailure):
             st.last_end = max(st.last_end, seg.keep_end)
-            st.tail = ()
+            st.tail = st.overflow = ()
             return GapEvent(seg.session_id, seg.seq, seg.keep_start, seg.keep_end, outcome.reason, now)
-        words = merge_at_cut(st.tail, outcome.words, seg.keep_start, seg.keep_end)
+        words = merge_at_cut(st.tail, outcome.words, seg.keep_start, seg.keep_end, st.overflow)
         if words:
             st.tail = (*st.tail, *words)[-TAIL_WORDS:]
+        st.overflow = tuple(w for w in outcome.words if w.centre >= seg.keep_end)[:TAIL_WORDS]
         if self.corrections:
             words = self.corrections.apply(words)
         st.last_end = max(st.last_end, seg.keep_end)
@@ -174,7 +180,13 @@ class Resequencer:
         return TranscriptEvent(seg.session_id, seg.seq, start, end, join_words(words), tuple(words), now)
 
 
-def merge_at_cut(tail: tuple[Word, ...], words: tuple[Word, ...], keep_start: float, keep_end: float) -> list[Word]:
+def merge_at_cut(
+    tail: tuple[Word, ...],
+    words: tuple[Word, ...],
+    keep_start: float,
+    keep_end: float,
+    overflow: tuple[Word, ...] = (),
+) -> list[Word]:
     """The words of a segment that continue the committed transcript ending in ``tail``.
 
     A segment is decoded with some audio before the span it owns (lead-in context, or the overlap of
@@ -184,6 +196,10 @@ def merge_at_cut(tail: tuple[Word, ...], words: tuple[Word, ...], keep_start: fl
     alike, ending within ``BOUNDARY_DUPLICATE_S`` of where ``tail`` ends) marks where the new words
     begin, whichever side of ``keep_start`` that falls. Without such a run, the segment keeps the
     words centred in its own span. Words centred at or after ``keep_end`` belong to the next segment.
+
+    Whisper sometimes skips the first words of audio that starts inside a sentence. ``overflow``
+    (what the previous segment heard past its cut) fills that in: its words that end before this
+    segment's first kept word, and that this segment's decode does not have near them, come first.
     """
     first = next((i for i, w in enumerate(words) if w.centre >= keep_start), len(words))
     best: tuple[int, int] | None = None  # (run length, index of the first new word)
@@ -192,12 +208,32 @@ def merge_at_cut(tail: tuple[Word, ...], words: tuple[Word, ...], keep_start: fl
             k = 0
             while k < len(tail) and p - k >= 0 and _alike(tail[-1 - k], words[p - k]):
                 k += 1
-            if not k or abs(words[p].end - tail[-1].end) >= BOUNDARY_DUPLICATE_S:
+            if not k or not _close(words[p], tail[-1]):
                 continue
             if best is None or k > best[0] or (k == best[0] and abs(p + 1 - first) < abs(best[1] - first)):
                 best = (k, p + 1)
     start = best[1] if best is not None else first
-    return [w for w in words[start:] if w.centre < keep_end]
+    kept = [w for w in words[start:] if w.centre < keep_end]
+    if overflow:
+        after = tail[-1].end - SKIPPED_SLACK_S if tail else float("-inf")
+        # before the first kept word (whose start Whisper often places early: compare centres)
+        before = kept[0].centre if kept else keep_end
+        skipped = [
+            w
+            for w in overflow
+            if w.start >= after
+            and w.centre < before
+            and w.centre < keep_end
+            and not any(_alike(w, x) and _close(w, x) for x in words)
+        ]
+        kept = skipped + kept
+    return kept
+
+
+def _close(a: Word, b: Word) -> bool:
+    """Timed alike: two decodes agree on a word's start or on its end (Whisper stretches the end of
+    a word before a pause, and sometimes the start of the first word of its audio)."""
+    return abs(a.start - b.start) < BOUNDARY_DUPLICATE_S or abs(a.end - b.end) < BOUNDARY_DUPLICATE_S
 
 
 def _alike(a: Word, b: Word) -> bool:

@@ -50,6 +50,7 @@ from couchpotato.egress import EgressProxy
 from couchpotato.errors import SerializationError as CoreSerializationError
 from couchpotato.records import EndEvent, Event, GapEvent, Segment, SessionEvent, TranscriptEvent, event_from_dict
 from couchpotato.resolve import resolve_source
+from couchpotato.segmenter import LATENCY_PROFILES
 from couchpotato.urlguard import UrlGuard
 from hotpotato.records import is_swap_event
 
@@ -249,6 +250,7 @@ class DistributedRunner:
                 realtime=spec.realtime,
                 language=spec.language,
                 vocabulary=list(spec.vocabulary),
+                segmenter=LATENCY_PROFILES[spec.latency],
                 mode=spec.mode,
             )
         except KatoPotatoError as e:
@@ -302,6 +304,7 @@ class DistributedRunner:
                 realtime=record.realtime,
                 language=record.language,
                 vocabulary=record.vocabulary,
+                latency=record.latency,
                 title=record.title,
                 keep_audio=record.keep_audio,
                 id=sid,

@@ -49,6 +49,7 @@ from couchpotato.health import HealthSample
 from couchpotato.pipeline import Pipeline, PipelineOptions
 from couchpotato.records import EndEvent, Event, GapEvent, SessionEvent, TranscriptEvent, dumps
 from couchpotato.resolve import MODES, Mode
+from couchpotato.segmenter import SegmenterOptions
 from couchpotato.urlguard import UrlGuard
 
 from .db import Database, OutputRow, SegmentRow, SessionRow
@@ -97,6 +98,7 @@ class SessionSpec:
         realtime: read recorded media at 1x, as if live (live sources are live anyway).
         language: spoken language.
         vocabulary: names and terms the decoder should prefer.
+        latency: the segmenter's latency profile (``couchpotato.segmenter.LATENCY_PROFILES``).
         title: shown in the console and in search hits.
         keep_audio: keep the captured audio for playback.
         outputs: the session's transcript sinks, as ``docsweb.storage_dict`` (secrets included:
@@ -108,6 +110,7 @@ class SessionSpec:
     realtime: bool = False
     language: str = "en"
     vocabulary: tuple[str, ...] = ()
+    latency: str = "balanced"
     title: str = ""
     keep_audio: bool = True
     outputs: tuple[dict[str, Any], ...] = ()
@@ -143,6 +146,7 @@ class SessionRecord:
     ended_at: float | None
     job_id: str | None = None
     stream_cursor: str | None = None
+    latency: str = "balanced"
 
     @property
     def active(self) -> bool:
@@ -228,6 +232,7 @@ class SessionStore:
                     realtime=spec.realtime,
                     language=spec.language,
                     vocabulary=list(spec.vocabulary),
+                    latency=spec.latency,
                     keep_audio=spec.keep_audio,
                     status="starting",
                     health="unknown",
@@ -728,6 +733,7 @@ class InProcessRunner:
                     session_id=spec.id,
                     asr=AsrOptions(language=spec.language, vocabulary=spec.vocabulary),
                     asr_workers=self.asr_workers,
+                    segmenter=SegmenterOptions.for_latency(spec.latency),
                 ),
             )
             live.pipeline = pipeline

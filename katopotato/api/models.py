@@ -65,6 +65,11 @@ class SessionCreate(_Model):
         default_factory=list, max_length=100, description="names and terms the recogniser should prefer"
     )
     title: str | None = Field(None, max_length=200, description="defaults to the URL's file name")
+    latency: Literal["balanced", "low"] = Field(
+        "balanced",
+        description="balanced: segments cut in pauses, up to 9 s (fewest word errors); low: at most 4 s, "
+        "so words arrive sooner, at about one point more word errors",
+    )
     keep_audio: bool | None = Field(None, description="keep captured audio for playback (default: the service's)")
     outputs: list[SinkSpec] = Field(
         default_factory=list,
@@ -131,6 +136,7 @@ class SessionOut(_Model):
     realtime: bool
     language: str
     vocabulary: list[str]
+    latency: str
     keep_audio: bool
     committed_seq: int | None = Field(description="seq of the last committed segment or gap")
     segments: int = Field(description="committed segments")

@@ -28,6 +28,7 @@ class SessionRow(Base):
     mode: Mapped[str] = mapped_column(String(16), default="auto")
     realtime: Mapped[bool] = mapped_column(Boolean, default=False)
     language: Mapped[str] = mapped_column(String(16), default="en")
+    latency: Mapped[str] = mapped_column(String(16), default="balanced", server_default="balanced")
     vocabulary: Mapped[list[str]] = mapped_column(JSON, default=list)
     keep_audio: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(16), index=True)

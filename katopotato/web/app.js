@@ -649,6 +649,7 @@ document.addEventListener("DOMContentLoaded", () => {
     const body = {
       url: $("#new-url").value.trim(),
       mode: $("#new-mode").value,
+      latency: $("#new-latency").value,
       realtime: $("#new-realtime").checked,
       keep_audio: $("#new-keep-audio").checked,
       vocabulary: $("#new-vocabulary").value.split(",").map((v) => v.trim()).filter(Boolean),

@@ -40,6 +40,11 @@ SPEECH_TEXT = (
     "Several residents asked for longer opening hours on weekends. "
     "The mayor said the budget would be published next month."
 )
+# one sentence without a pause worth cutting in, about 9 s long
+BREATHLESS_TEXT = (
+    "The committee that met on Tuesday evening agreed without much debate that the new library on the "
+    "east side of town should stay open longer on weekends and during the school holidays"
+)
 KATOPOTATO = Path(sys.executable).with_name("katopotato")
 
 
@@ -52,6 +57,7 @@ def engine() -> AsrEngine:
 def speech_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("service-media")
     synthesize(SPEECH_TEXT, folder / "speech.wav")
+    synthesize(BREATHLESS_TEXT, folder / "breathless.wav")
     (folder / "page.txt").write_text("not media at all\n" * 50)
     hello = synthesize("Hello from the city council.", folder / "hello.wav")
     silence = ["-f", "lavfi", "-t", "8", "-i", "anullsrc=r=16000:cl=mono"]

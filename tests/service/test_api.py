@@ -17,7 +17,7 @@ import pytest
 from couchpotato.testing import wer
 from katopotato.auth import TokenStore
 
-from .conftest import SPEECH_TEXT, Running
+from .conftest import BREATHLESS_TEXT, SPEECH_TEXT, Running
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -104,6 +104,27 @@ async def test_last_event_id_resumes_exactly_mid_stream_and_after_the_end(runnin
         running.url(f"/v1/sessions/{s['id']}/events?last_event_id={cut}"), headers=running.auth()
     ) as r:
         assert r.status == 200 and "id: " in await r.text()
+
+
+async def test_a_low_latency_session_cuts_short_segments(running: Running, media_base: str) -> None:
+    url = f"{media_base}/breathless.wav"
+
+    async def spans(latency: str) -> list[float]:
+        s = await start(running, url, latency=latency)
+        assert s["latency"] == latency
+        _, events = await running.sse(s["id"])
+        segments = [e for _, e in events if e["type"] == "segment"]
+        assert wer(BREATHLESS_TEXT, " ".join(e["text"] for e in segments)) < 0.25, segments
+        done = await wait_ended(running, s["id"])
+        assert done["status"] == "completed" and done["latency"] == latency
+        return [e["end"] - e["start"] for e in segments]
+
+    # balanced waits for a pause up to 9 s; low cuts at most 4 s of owned audio (a word straddling
+    # the cut may reach a little past it)
+    assert max(await spans("balanced")) > 5.0
+    assert max(await spans("low")) <= 4.5
+    status, err = await running.post("/v1/sessions", {"url": url, "latency": "instant"})
+    assert status == 400 and err["error"]["code"] == "invalid_request"
 
 
 async def test_transcript_exports(running: Running, speech_url: str) -> None:

@@ -197,3 +197,26 @@ def test_the_tail_round_trips_through_json() -> None:
     assert again.tail == r.state.tail and len(again.tail) == 2
     old = ResequencerState.from_dict({"next_seq": 1, "last_word": _w(2.0, "b").to_dict()})
     assert [w.word for w in old.tail] == [" b"]
+
+
+def test_words_the_next_decode_skipped_come_from_the_previous_ones_right_context() -> None:
+    # A cut inside speech at 5.0. Segment 1's decode (its audio starts mid-sentence) skipped
+    # "longer each"; segment 0 heard them past its cut.
+    a = Segment("s", 0, 0.0, 7.0, 0.0, 5.0)
+    b = Segment("s", 1, 3.0, 9.0, 5.0, 9.0)
+    ra = SegmentResult(a, (_w(4.0, "an"), _w(4.5, "hour"), _w(5.1, "longer"), _w(5.5, "each")), "t")
+    rb = SegmentResult(b, (_w(4.45, "hour"), _w(5.9, "he"), _w(6.3, "asked")), "t")
+    r = Resequencer("s")
+    ev = r.offer(ra, 0.0) + r.offer(rb, 0.0)
+    assert [e.text for e in ev] == ["an hour", "longer each he asked"]
+
+
+def test_a_word_stretched_over_a_pause_is_still_recognised_at_the_cut() -> None:
+    # Whisper lets the last word before a pause end when the next word starts.
+    a = Segment("s", 0, 70.0, 76.4, 70.0, 76.4)
+    b = Segment("s", 1, 75.5, 80.0, 76.4, 80.0)
+    ra = SegmentResult(a, (_w(75.6, "next"), Word(75.92, 76.36, " month.", 0.9)), "t")
+    rb = SegmentResult(b, (_w(75.55, "next"), Word(75.89, 77.47, " month.", 0.9), _w(77.87, "Local")), "t")
+    r = Resequencer("s")
+    ev = r.offer(ra, 0.0) + r.offer(rb, 0.0)
+    assert [e.text for e in ev] == ["next month.", "Local"]

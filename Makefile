@@ -4,24 +4,28 @@ VENV  := .venv
 PY    := $(VENV)/bin/python
 PIP   := $(VENV)/bin/pip
 SYSTEM_PACKAGES := ffmpeg espeak-ng flite xvfb pulseaudio chromium
+# only the tests need these: GStreamer's RTSP server, the RTSP source the tests read (FFmpeg cannot serve RTSP)
+TEST_SYSTEM_PACKAGES := python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good
 SOURCE ?=
 ARGS ?=
 # pytest processes for the tests not marked browser: most wait on media played at 1x, so two share
 # 2 cores well; the browser tests then run alone (see tests/conftest.py)
 TEST_WORKERS ?= 2
 
-.PHONY: install system-packages test lint typecheck unit e2e contract bench run clean
+.PHONY: install system-packages test-system-packages test lint typecheck unit e2e contract bench run clean
 
 install: system-packages $(VENV)/.installed
 
-system-packages:
-	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+system-packages test-system-packages: PACKAGES = $(if $(filter test-%,$@),$(TEST_SYSTEM_PACKAGES),$(SYSTEM_PACKAGES))
+system-packages test-system-packages:
+	@missing=""; for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = "0" ]; then \
 	    echo "installing system packages:$$missing"; \
 	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	  else \
-	    echo "missing system packages:$$missing — install them with: sudo apt-get install$$missing"; exit 1; \
+	    echo "missing system packages:$$missing — install them with: sudo apt-get install$$missing"; \
+	    [ "$@" = test-system-packages ] || exit 1; \
 	  fi; \
 	fi
 
@@ -44,7 +48,7 @@ unit: install
 e2e: install
 	$(VENV)/bin/pytest -q tests/e2e
 
-test: install lint typecheck
+test: install test-system-packages lint typecheck
 	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) -m "not browser" --durations=10
 	$(VENV)/bin/pytest -q -m browser --durations=5
 

@@ -70,7 +70,8 @@ class CaptureOptions:
         start_s: start a recorded direct source at this position (the media clock starts there).
         live_start_index: start a live HLS stream at this segment of its window (negative: from
             the end), to read audio already past the live edge.
-        timestamps: learn the stream time of the first sample (``await cap.clock()``).
+        timestamps: learn the stream time of the first sample (``await cap.clock()``); None: for a
+            live HLS stream, whose reconnects it keeps free of replayed and misplaced audio.
         reconnect_attempts: reconnects of a live direct source before its error is raised (None:
             the decoder's default).
     """
@@ -86,7 +87,7 @@ class CaptureOptions:
     on_health: Callable[[HealthSample], None] | None = None
     start_s: float | None = None
     live_start_index: int | None = None
-    timestamps: bool = False
+    timestamps: bool | None = None
     reconnect_attempts: int | None = None
 
 
@@ -207,7 +208,7 @@ class Capture:
             refusal=self._proxy.last_refusal,
             start_s=opts.start_s,
             live_start_index=opts.live_start_index,
-            timestamps=opts.timestamps,
+            timestamps=self.source.kind == "hls" and self.source.live if opts.timestamps is None else opts.timestamps,
         )
         if opts.reconnect_attempts is not None:
             decoder.reconnect_attempts = opts.reconnect_attempts

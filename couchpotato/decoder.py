@@ -67,6 +67,7 @@ NETWORK_PROTOCOLS = {
 # A branch of the filter graph that prints the first decoded sample's timestamp (``ashowinfo`` logs at
 # info level, hence ``-loglevel level+info`` with it: each line then says its level).
 TIMESTAMP_GRAPH = "[0:a:0]asplit=2[pcm][probe];[probe]atrim=end_sample=1,ashowinfo,anullsink"
+RECONNECT_CLOCK_WAIT_S = 5.0  # how long a reconnected run's stream time may take to show up
 _PTS_RE = re.compile(r"ashowinfo.*\bpts_time:(-?[0-9.]+)")
 _START_RE = re.compile(r"\bstart: (-?[0-9.]+)")
 _LEVEL_RE = re.compile(r"\[(panic|fatal|error|warning|info|verbose|debug|trace)\]")
@@ -162,6 +163,18 @@ def classify_ffmpeg_error(stderr_lines: list[str], source: MediaSource, refusal:
     return SourceError(f"FFmpeg could not read {where}: {last.strip()}")
 
 
+def nothing_decoded(stderr_lines: list[str], source: MediaSource) -> SourceError:
+    """FFmpeg ended well but decoded no audio at all from a recorded source."""
+    low = "\n".join(stderr_lines).lower()
+    if "moov atom not found" in low or "partial file" in low or "stream ends prematurely" in low:
+        return NotMedia(
+            f"no audio decoded from {source.spec}: the file's index comes after its media and the server "
+            "does not allow seeking (no byte-range support); serve it with range requests or as HLS"
+        )
+    last = next((ln.strip() for ln in reversed(stderr_lines) if ln.strip()), "")
+    return NotMedia(f"no audio decoded from {source.spec}" + (f": {last}" if last else ""))
+
+
 @dataclass
 class PcmDecoder:
     """Decodes a MediaSource with FFmpeg; iterate it for PcmChunks.
@@ -233,11 +246,20 @@ class PcmDecoder:
         if limit is not None:
             limit += next_sample
         attempt = 0  # reconnects since audio last flowed
+        previous: tuple[int, float] | None = None  # (media sample, stream time) of the last run's clock
         while True:
             try:
                 # aclosing: whoever stops reading this decoder stops FFmpeg now, not when collected
                 async with contextlib.aclosing(self._run_once(next_sample)) as run:
+                    skip = -1  # samples of this run already delivered by the last one; -1: not known yet
                     async for samples in run:
+                        if skip < 0:
+                            skip, next_sample = await self._place_run(previous, next_sample)
+                        if skip:
+                            n = min(skip, len(samples))
+                            samples, skip = samples[n:], skip - n
+                            if not len(samples):
+                                continue
                         if limit is not None:
                             samples = samples[: max(0, limit - next_sample)]
                         if self.media_epoch is None:
@@ -260,9 +282,34 @@ class PcmDecoder:
                 attempt += 1
                 self.reconnects += 1
                 log.warning("live source %s: %s; reconnecting in %.0f s", self.source.spec, e, delay)
+                previous = self.clock or previous
                 await asyncio.sleep(delay)
-                # Live media time follows the wall clock across the outage.
-                next_sample = max(next_sample, int((time.time() - self.media_epoch) * SAMPLE_RATE_HZ))
+                if previous is None:
+                    # Without stream time, live media time follows the wall clock across the outage.
+                    next_sample = max(next_sample, int((time.time() - self.media_epoch) * SAMPLE_RATE_HZ))
+
+    async def _place_run(self, previous: tuple[int, float] | None, next_sample: int) -> tuple[int, int]:
+        """Where a reconnected live run's audio goes: ``(samples to drop, media sample of the first
+        kept one)``. By stream time when both runs report it: a live HLS stream restarts a few
+        segments back into its window, so what was delivered already is dropped (not transcribed
+        twice), and a part the outage missed moves media time on by its length."""
+        if previous is None or not self.timestamps:
+            return 0, next_sample
+        clock = await self.wait_clock(RECONNECT_CLOCK_WAIT_S)
+        if clock is None:
+            log.warning("live source %s: no stream time after reconnecting; media time follows the wall clock",
+                        self.source.spec)  # fmt: skip
+            assert self.media_epoch is not None
+            return 0, max(next_sample, int((time.time() - self.media_epoch) * SAMPLE_RATE_HZ))
+        delivered_to = previous[1] + (next_sample - previous[0]) / SAMPLE_RATE_HZ  # stream time
+        offset = round((clock[1] - delivered_to) * SAMPLE_RATE_HZ)  # < 0: a replay; > 0: missed audio
+        self.clock = (next_sample + offset, clock[1])
+        if offset < 0:
+            log.info("live source %s: %.2f s replayed after reconnecting, dropped", self.source.spec, -offset / 16e3)
+            return -offset, next_sample
+        if offset > 0:
+            log.warning("live source %s: %.2f s missed while reconnecting", self.source.spec, offset / 16e3)
+        return 0, next_sample + offset
 
     async def _run_once(self, first_sample: int = 0) -> AsyncGenerator[np.ndarray, None]:
         env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy", "no_proxy")}
@@ -295,6 +342,7 @@ class PcmDecoder:
         err_task = asyncio.ensure_future(self._collect(proc.stderr, errors, first_sample))
         block = PCM_READ_SAMPLES * PCM_BYTES_PER_SAMPLE
         carry = b""
+        decoded = False
         try:
             while True:
                 try:
@@ -312,6 +360,7 @@ class PcmDecoder:
                 usable = len(data) - len(data) % PCM_BYTES_PER_SAMPLE
                 carry = data[usable:]
                 if usable:
+                    decoded = True
                     yield np.frombuffer(data[:usable], dtype="<i2").astype(np.float32) / 32768.0
             rc = await proc.wait()
             await err_task
@@ -320,6 +369,8 @@ class PcmDecoder:
             if rc != 0:
                 refusal = self.refusal() if self.refusal else None
                 raise classify_ffmpeg_error(list(errors), self.source, refusal)
+            if not decoded and not self.source.live and first_sample == 0:
+                raise nothing_decoded(list(errors), self.source)
         finally:
             await _terminate(proc)
             err_task.cancel()

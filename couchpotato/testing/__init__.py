@@ -14,6 +14,7 @@ from .media import (
     serve_directory,
     synthesize,
 )
+from .rtsp import rtsp_available, rtsp_live
 from .wer import normalise, wer
 
 __all__ = [
@@ -22,6 +23,8 @@ __all__ = [
     "corpus_paragraphs",
     "hls_live",
     "normalise",
+    "rtsp_available",
+    "rtsp_live",
     "serve_directory",
     "synthesize",
     "wer",

@@ -69,6 +69,20 @@ def test_http_sources_that_are_not_usable_media(cli: Any, site: str, path: str, 
     one_line_error(cli("transcribe", f"{site}/{path}", "--mode", "direct"), *needles)
 
 
+def test_an_mp4_indexed_at_its_end_from_a_server_that_cannot_seek(
+    cli: Any, short_speech: tuple[Path, str], tmp_path: Path
+) -> None:
+    # FFmpeg writes the index (moov) after the media unless told +faststart: without range requests
+    # nothing can be decoded, and that must be an error, not an empty transcript.
+    mp4 = tmp_path / "late-index.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(short_speech[0]), "-c:a", "aac", str(mp4)], check=True)
+    with serve_directory(tmp_path) as url:
+        one_line_error(cli("transcribe", f"{url}/late-index.mp4", "--mode", "direct"), "byte-range")
+    with serve_directory(tmp_path, ranges=True) as url:
+        run = cli("transcribe", f"{url}/late-index.mp4", "--mode", "direct")
+        assert run.returncode == 0 and run.stdout.strip(), run.stderr
+
+
 def test_unreachable_host(cli: Any, unused_tcp_port: int) -> None:
     one_line_error(cli("transcribe", f"http://127.0.0.1:{unused_tcp_port}/a.wav"), "cannot connect")
 

@@ -1,8 +1,9 @@
-"""``couchpotato transcribe`` on real media: HTTP files, live HLS, RTMP, stdin, real time."""
+"""``couchpotato transcribe`` on real media: HTTP files, live HLS, RTMP, RTSP, stdin, real time."""
 
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import signal
 import subprocess
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from couchpotato.testing import Programme, hls_live, serve_directory, wer
+from couchpotato.testing import Programme, hls_live, rtsp_available, rtsp_live, serve_directory, wer
 from tests.conftest import requires_media_tools
 
 pytestmark = [pytest.mark.e2e, requires_media_tools]
@@ -82,6 +83,17 @@ def test_rtmp_stream(cli: Any, short_speech: tuple[Path, str], unused_tcp_port: 
     assert run.returncode == 0, run.stderr
     check_transcript(run.events())
     assert run.events()[0]["source_kind"] == "rtmp"
+    assert wer(text, run.text()) <= WER_BOUND
+
+
+@pytest.mark.skipif(rtsp_available() is not None, reason=f"no RTSP server: {rtsp_available()}")
+def test_rtsp_stream(cli: Any, short_speech: tuple[Path, str]) -> None:
+    wav, text = short_speech
+    with rtsp_live(wav) as url:
+        run = cli("transcribe", url, "--format", "jsonl", "--duration", "30", timeout=120)
+    assert run.returncode == 0, run.stderr
+    check_transcript(run.events())
+    assert run.events()[0]["source_kind"] == "rtsp"
     assert wer(text, run.text()) <= WER_BOUND
 
 
@@ -155,3 +167,42 @@ def test_shared_contract_checker_cli() -> None:
         ["python3", "../shared/checks/contract.py", "cli"], capture_output=True, text=True, timeout=600, check=False
     )
     assert p.returncode == 0 and "FAIL" not in p.stdout, p.stdout + p.stderr
+
+
+def repeated_ngrams(words: list[str], n: int = 4) -> set[tuple[str, ...]]:
+    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+    return {g for g in grams if grams.count(g) > 1}
+
+
+def test_a_live_hls_reconnect_transcribes_nothing_twice(tmp_path: Path) -> None:
+    """FFmpeg dies mid-stream; the reconnected run starts three segments back into the live window
+    (6 s here), so it replays audio already transcribed: the stream time drops it."""
+    import psutil
+
+    from couchpotato.testing import build_programme, normalise
+    from tests.e2e.conftest import CLI
+
+    prog = build_programme(tmp_path / "programme", 2)
+    folder = tmp_path / "hls"
+    env = {**os.environ, "COUCHPOTATO_URL_ALLOWLIST": "127.0.0.0/8"}
+    with hls_live(prog.path, folder, segment_s=2.0, window=10) as playlist, serve_directory(folder) as url:
+        argv = [str(CLI), "transcribe", f"{url}/{playlist.name}", "--format", "jsonl", "-v"]
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        try:
+            time.sleep(14)
+            ffmpeg = [c for c in psutil.Process(proc.pid).children(recursive=True) if c.name() == "ffmpeg"]
+            assert ffmpeg, "the CLI's FFmpeg is running"
+            ffmpeg[0].kill()
+            out, err = proc.communicate(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    assert proc.returncode == 0, err[-2000:]
+    assert "reconnecting" in err and "replayed after reconnecting, dropped" in err, err[-2000:]
+    events = [json.loads(line) for line in out.splitlines() if line.strip()]
+    check_transcript(events)
+    heard = " ".join(e["text"] for e in events if e["type"] == "segment")
+    doubled = repeated_ngrams(normalise(heard).split()) - repeated_ngrams(normalise(prog.text).split())
+    assert not doubled, f"said once, transcribed twice: {doubled}"
+    assert wer(prog.text, heard) <= WER_BOUND, heard

@@ -79,7 +79,7 @@ PAGES = {
     # <audio autoplay>: plays as soon as the page loads.
     "autoplay_a.html": '<!doctype html><html><body><h1>A</h1><audio src="speech_a.wav" autoplay></audio></body></html>',
     "autoplay_b.html": '<!doctype html><html><body><h1>B</h1><audio src="speech_b.wav" autoplay></audio></body></html>',
-    # Sound started by script 1.5 s after load, through Web Audio; the file name is assembled at run
+    # Sound started by script 3 s after load, through Web Audio; the file name is assembled at run
     # time, so neither FFmpeg nor yt-dlp can find media on this page: only a browser can play it.
     "script_b.html": """<!doctype html><html><body><h1>script</h1><script>
 window.addEventListener('load', () => setTimeout(async () => {
@@ -92,7 +92,7 @@ window.addEventListener('load', () => setTimeout(async () => {
   node.connect(ctx.destination);
   node.start();
   document.title = 'playing';
-}, 1500));
+}, 3000));
 </script></body></html>""",
     # A plain <video>: yt-dlp's generic extractors resolve it to the media file (an MP4 with its
     # index first: the test server ignores Range requests, so FFmpeg cannot seek to an index at the end).

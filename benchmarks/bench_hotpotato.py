@@ -11,12 +11,14 @@ and its words are known.
 
 Two phases, each running its sessions at the same time:
 
-1. Live HLS made by ``ffmpeg -re`` (1 s segments), three sessions on the same programme:
+1. Live HLS made by ``ffmpeg -re`` (1 s segments), four sessions on the same programme:
    - **baseline**: no swaps (the reference for words and WER);
    - **API swaps**: ``request_swap`` once every ``--interval`` s of media (15 s), each waited for
      until completed or failed; no request once less than ``--margin`` s of programme is left;
    - **kill -9**: the capture's FFmpeg killed ``--kills`` times (first at 20 s of media, then every
-     ``--kill-every`` s), the stream keeping a live window of ``--window`` segments.
+     ``--kill-every`` s), the stream keeping a live window of ``--window`` segments;
+   - **baseline, again**: a second run without swaps, whose WER difference to the first is the
+     noise floor of the WER figure (the ASR's random fallback decodes the same audio differently).
 2. Sources without media timestamps, aligned by cross-correlation, swapped every ``--interval`` s:
    - **browser**: a page that plays the programme in step with the wall clock (Web Audio, like two
      viewers of one live channel), captured by Chromium; each swap starts a second Chromium;
@@ -457,15 +459,17 @@ async def run(args: argparse.Namespace, tmp: Path) -> tuple[list[Session], Progr
                 base_url = start_stream(stack, programme, tmp / "hls-base")
                 swap_url = start_stream(stack, programme, tmp / "hls-swap")
                 kill_url = start_stream(stack, programme, tmp / "hls-kill", window=args.window)
+                again_url = start_stream(stack, programme, tmp / "hls-base-again")
                 base = await begin(sched, Session("baseline", sid("hp-base-"), programme), base_url)
+                again = await begin(sched, Session("baseline, again", sid("hp-again-"), programme), again_url)
                 swapped = await begin(sched, Session("API swaps", sid("hp-swap-"), programme), swap_url)
                 killed = await begin(sched, Session("kill -9", sid("hp-kill-"), programme), kill_url)
-                log("phase 1: live HLS, 3 sessions")
+                log("phase 1: live HLS, 4 sessions")
                 await asyncio.gather(
                     guarded(swapped, api_swaps(sched, swapped, args.interval, programme_s - args.margin)),
                     guarded(killed, kill_ffmpeg(sched, killed, kill_url, 20.0, args.kill_every, args.kills)),
                 )
-                for s in (base, swapped, killed):
+                for s in (base, swapped, killed, again):
                     await collect(sched, c.blobs, s, timeout)
             # phase 2: no timestamps: a live page in Chromium, live HLS without stream time
             site = tmp / "site"
@@ -496,7 +500,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> tuple[list[Session], Progr
                     await collect(sched, c.blobs, s, timeout)
     finally:
         await asyncio.to_thread(delete_keys, url)
-    return [base, swapped, killed, page, nots], programme, programme_s
+    return [base, swapped, killed, page, nots, again], programme, programme_s
 
 
 def raw(s: Session) -> dict[str, Any]:
@@ -523,7 +527,7 @@ def log(message: str) -> None:
 def report(
     args: argparse.Namespace, sessions: list[Session], programme: Programme, t_start: float, load0: float
 ) -> str:
-    base, swapped, killed, page, nots = sessions
+    base, swapped, killed, page, nots, again = sessions
     pcm = read_wav(programme.path)
     measured: dict[str, tuple[list[SwapRow], float]] = {}
     for s in sessions[1:]:
@@ -550,6 +554,7 @@ def report(
 
     # figure 2
     base_wer, swap_wer = 100 * wer(programme.text, base.text), 100 * wer(programme.text, swapped.text)
+    again_wer = 100 * wer(programme.text, again.text)
     api_rows = measured[swapped.label][0]
     lost = [w for r in api_rows if r.words for w in r.words.lost]
     doubled = [w for r in api_rows if r.words for w in r.words.doubled]
@@ -623,6 +628,8 @@ def report(
         ["2d. API swaps requested / started / completed / failed (refused)", "all completed",
          f"{swapped.requested} / {n_started} / {n_done} / {n_failed} ({len(swapped.refused)})",
          yes(swapped.requested > 0 and n_done == swapped.requested and not n_failed and not swapped.refused)],
+        ["2e. noise floor: WER of a second run without swaps − WER of the first (points)", "—",
+         f"{again_wer - base_wer:+.2f} ({again_wer:.2f} % vs {base_wer:.2f} %)", "—"],
         ["3a. kill -9 of FFmpeg → swap_started (detection, mean / max)", f"≤ {DETECTION_GOAL_S:.0f} s",
          f"{mean_max(detections)} s (n = {len(detections)} of {len(killed.kills)} kills)",
          yes(bool(detections) and len(detections) == len(killed.kills) and max(detections) <= DETECTION_GOAL_S)],

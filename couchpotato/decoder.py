@@ -305,10 +305,11 @@ class PcmDecoder:
         offset = round((clock[1] - delivered_to) * SAMPLE_RATE_HZ)  # < 0: a replay; > 0: missed audio
         self.clock = (next_sample + offset, clock[1])
         if offset < 0:
-            log.info("live source %s: %.2f s replayed after reconnecting, dropped", self.source.spec, -offset / 16e3)
+            replayed_s = -offset / SAMPLE_RATE_HZ
+            log.info("live source %s: %.2f s replayed after reconnecting, dropped", self.source.spec, replayed_s)
             return -offset, next_sample
         if offset > 0:
-            log.warning("live source %s: %.2f s missed while reconnecting", self.source.spec, offset / 16e3)
+            log.warning("live source %s: %.2f s missed while reconnecting", self.source.spec, offset / SAMPLE_RATE_HZ)
         return 0, next_sample + offset
 
     async def _run_once(self, first_sample: int = 0) -> AsyncGenerator[np.ndarray, None]:

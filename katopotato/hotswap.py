@@ -602,8 +602,6 @@ class SessionCapture:
     def _lead_in(self, chunks: list[PcmChunk], want: int) -> PcmChunk | None:
         """Up to ``want`` samples of ``chunks`` (this instance's audio, in order) just before
         ``trim_below`` (session clock), contiguous up to it; None when they hold none."""
-        if self.trim_below <= 0:
-            return None
         pieces: list[np.ndarray] = []
         lo, end = self.trim_below - want, self.trim_below
         for chunk in reversed(chunks):

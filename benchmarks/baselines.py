@@ -3,7 +3,7 @@
     python benchmarks/baselines.py whole|chunks5 AUDIO  -> one JSON line: {"text": ...}
 
 ``whole``: faster-whisper on the whole file (tiny.en, int8, beam 1, word timestamps, the same
-temperature fallback as the pipeline): the accuracy reference.
+decoding fallbacks as the pipeline): the accuracy reference.
 ``chunks5``: the naive approach — fixed 5 s chunks transcribed independently.
 """
 

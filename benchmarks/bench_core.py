@@ -13,8 +13,9 @@ time, CPU time and peak memory are measured the same way:
   (emitted_at − (media_epoch + word end)) and the CPU one live stream holds;
 - both pipeline rows once per latency profile (``--latency balanced|low``).
 
-WER varies from run to run by a few tenths of a point because Whisper's temperature fallback samples;
-``--runs`` repeats the fast configurations and reports the mean and range.
+Decoding is deterministic (greedy, then a wider beam; Whisper's temperature sampling only as a last
+resort, see couchpotato/asr/whisper.py), so the WER of a configuration repeats from run to run;
+``--runs`` repeats the fast configurations and reports the mean and range (of WER, time and CPU).
 """
 
 from __future__ import annotations

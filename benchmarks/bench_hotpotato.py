@@ -376,6 +376,16 @@ def measure_swaps(s: Session, programme_pcm: np.ndarray, baseline: Session | Non
     return rows, 1000 * spread
 
 
+def joined_at(s: Session, programme_pcm: np.ndarray) -> float | None:
+    """Where in the programme the session's first capture instance started (seconds): its first
+    epoch's clock offset. Sessions that join at the same point are segmented alike until a swap."""
+    places = clock_offsets(programme_pcm, s.segments)
+    if not places:
+        return None
+    first = min(p.epoch for p in places)
+    return float(np.median([p.offset_s for p in places if p.epoch == first]))
+
+
 def words_cell(cw: CutWords | None) -> str:
     if cw is None:
         return "n/a"
@@ -456,13 +466,16 @@ async def run(args: argparse.Namespace, tmp: Path) -> tuple[list[Session], Progr
             sched = c.sched
             # phase 1: live HLS: baseline, API swaps, kill -9
             with contextlib.ExitStack() as stack:
+                # Each session starts as soon as its stream lists its first segment, so that FFmpeg
+                # opens the playlist while it is shorter than its 3-segment live edge and every session
+                # hears the programme from its first second: sessions that join alike are cut alike.
                 base_url = start_stream(stack, programme, tmp / "hls-base")
-                swap_url = start_stream(stack, programme, tmp / "hls-swap")
-                kill_url = start_stream(stack, programme, tmp / "hls-kill", window=args.window)
-                again_url = start_stream(stack, programme, tmp / "hls-base-again")
                 base = await begin(sched, Session("baseline", sid("hp-base-"), programme), base_url)
+                again_url = start_stream(stack, programme, tmp / "hls-base-again")
                 again = await begin(sched, Session("baseline, again", sid("hp-again-"), programme), again_url)
+                swap_url = start_stream(stack, programme, tmp / "hls-swap")
                 swapped = await begin(sched, Session("API swaps", sid("hp-swap-"), programme), swap_url)
+                kill_url = start_stream(stack, programme, tmp / "hls-kill", window=args.window)
                 killed = await begin(sched, Session("kill -9", sid("hp-kill-"), programme), kill_url)
                 log("phase 1: live HLS, 4 sessions")
                 await asyncio.gather(
@@ -478,7 +491,6 @@ async def run(args: argparse.Namespace, tmp: Path) -> tuple[list[Session], Progr
             (site / "live.html").write_text(LIVE_PAGE, encoding="utf-8")
             with contextlib.ExitStack() as stack:
                 site_base = stack.enter_context(serve_directory(site))
-                nots_url = start_stream(stack, programme, tmp / "hls-nots")
                 t0 = time.time() + 4.0
                 page_url = f"{site_base}/live.html?src=programme.wav&t0={t0:.3f}"
                 page_s = programme_s + 8.0
@@ -489,6 +501,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> tuple[list[Session], Progr
                     mode="browser",
                     duration_s=page_s,
                 )
+                nots_url = start_stream(stack, programme, tmp / "hls-nots")
                 nots = await begin(sched, Session("direct, no timestamps", sid(NO_TIMESTAMPS_PREFIX), programme),
                                    nots_url)  # fmt: skip
                 log("phase 2: browser and direct without timestamps, 2 sessions")
@@ -663,6 +676,7 @@ def report(
                 "WER %",
                 "swaps started / completed / failed",
                 "max clock spread in an epoch (ms)",
+                "joined the programme at (s)",
                 "notes",
             ],
             [
@@ -673,11 +687,13 @@ def report(
                     s.complete(),
                     f"{100 * wer(programme.text, s.text):.2f}",
                     " / ".join(str(len(s.of(k))) for k in ("swap_started", "swap_completed", "swap_failed")),
-                    "—" if s is base else f"{measured[s.label][1]:.3f}",
+                    f"{measured[s.label][1]:.3f}" if s.label in measured and s.swaps else "—",
+                    fmt(joined_at(s, pcm)),
                     "; ".join(s.notes + s.refused) or "",
                 ]
                 for s, source in (
                     (base, "live HLS"),
+                    (again, "live HLS"),
                     (swapped, "live HLS"),
                     (killed, f"live HLS, window {args.window} s"),
                     (page, "live page, Chromium"),

@@ -30,6 +30,12 @@ DEFAULT_LANGUAGE = "en"
 MIN_ENCODER_WINDOW_S = 10.0  # Whisper's encoder sees max(this, segment + 2 s), not a padded 30 s
 ENCODER_TAIL_S = 2.0
 DEFAULT_ASR_WORKERS = 2
+# Decoding is deterministic: greedy at temperature 0, then a wider beam, and only then Whisper's
+# temperature sampling (see asr/whisper.py). A decode is doubtful past Whisper's own thresholds.
+FALLBACK_BEAM_SIZE = 5
+SAMPLING_TEMPERATURES = (0.2, 0.4, 0.6, 0.8, 1.0)
+DOUBTFUL_LOG_PROB = -1.0  # average log-probability of a decoded span below this: decode it again
+DOUBTFUL_COMPRESSION_RATIO = 2.4  # gzip ratio of its text above this (repetition): decode it again
 ASR_RETRIES = 1  # a segment whose transcription fails is retried this many times, then gapped
 
 # Resequencer

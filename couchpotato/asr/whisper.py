@@ -7,6 +7,14 @@ typical segment, with the same word error rate on the benchmark corpus (benchmar
 10 s of window the tiny model starts to hallucinate). faster-whisper pads inside its decoding loop,
 so the window is set per call through a thread-local that a wrapper around its ``pad_or_trim``
 reads; calls that do not set it (whole-file transcription) are untouched.
+
+Decoding is deterministic, so the same audio always gives the same words (a swapped session can be
+compared word for word with an unswapped one, and a benchmark run with the next). Whisper's own
+fallback re-decodes a doubtful window (low average log-probability, or repetitive text) by
+*sampling* at rising temperatures, which gives different words from run to run. Here a doubtful
+decode is first tried again with a wider beam at temperature 0 (deterministic; on the benchmark
+corpus it recovers every span the greedy pass lost); only a span still doubtful then goes to the
+sampling ladder.
 """
 
 from __future__ import annotations
@@ -14,6 +22,8 @@ from __future__ import annotations
 import functools
 import os
 import threading
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +31,13 @@ import numpy as np
 
 from ..constants import (
     DEFAULT_MODEL,
+    DOUBTFUL_COMPRESSION_RATIO,
+    DOUBTFUL_LOG_PROB,
     ENCODER_TAIL_S,
+    FALLBACK_BEAM_SIZE,
     MIN_ENCODER_WINDOW_S,
     SAMPLE_RATE_HZ,
+    SAMPLING_TEMPERATURES,
 )
 from ..errors import AsrError
 from ..records import Word
@@ -121,38 +135,66 @@ class FasterWhisperEngine:
         self.model_name = model
         self.name = f"faster-whisper:{model}"
         self.short_window = short_window
-        self.fallbacks = 0  # segments decoded again in a full window
+        self.retries: Counter[str] = Counter()  # segments decoded again: "full_window", "beam", "sampling"
         self._model = _load(model, device, compute_type, threads, workers)
         if short_window:
             _install_window_patch()
 
+    @property
+    def fallbacks(self) -> int:
+        """Segments decoded again in a full window (the shortened one made the decoder repeat itself)."""
+        return self.retries["full_window"]
+
     def transcribe(self, samples: np.ndarray, options: AsrOptions) -> list[Word]:
         if not len(samples):
             return []
-        if not self.short_window:
-            return self._decode(samples, options, None)
-        words = self._decode(samples, options, encoder_frames(len(samples)))
-        if collapsed(words, len(samples) / SAMPLE_RATE_HZ):
+        duration = len(samples) / SAMPLE_RATE_HZ
+        frames = encoder_frames(len(samples)) if self.short_window else None
+        greedy = options.beam_size
+        decoded = self._decode(samples, options, frames, beam_size=greedy)
+        if frames is not None and collapsed(decoded.words, duration):
             # The decoder filled the padded tail by repeating itself: decode again in a full window.
-            self.fallbacks += 1
-            words = self._decode(samples, options, None)
-        return words
+            self.retries["full_window"] += 1
+            frames = None
+            decoded = self._decode(samples, options, frames, beam_size=greedy)
+        if decoded.doubtful and greedy < FALLBACK_BEAM_SIZE:
+            self.retries["beam"] += 1
+            wider = self._decode(samples, options, frames, beam_size=FALLBACK_BEAM_SIZE)
+            if not (frames is not None and collapsed(wider.words, duration)):
+                decoded = wider
+        if decoded.doubtful:
+            self.retries["sampling"] += 1
+            decoded = self._decode(samples, options, frames, beam_size=greedy, temperatures=SAMPLING_TEMPERATURES)
+        return decoded.words
 
-    def _decode(self, samples: np.ndarray, options: AsrOptions, frames: int | None) -> list[Word]:
+    def _decode(
+        self,
+        samples: np.ndarray,
+        options: AsrOptions,
+        frames: int | None,
+        *,
+        beam_size: int,
+        temperatures: tuple[float, ...] = (0.0,),
+    ) -> _Decoded:
         duration = len(samples) / SAMPLE_RATE_HZ
         _window.frames = frames
         try:
             segments, _info = self._model.transcribe(
                 samples.astype(np.float32, copy=False),
                 language=options.language,
-                beam_size=options.beam_size,
+                beam_size=beam_size,
+                temperature=list(temperatures),
+                compression_ratio_threshold=DOUBTFUL_COMPRESSION_RATIO,
+                log_prob_threshold=DOUBTFUL_LOG_PROB,
                 word_timestamps=True,
                 vad_filter=False,
                 condition_on_previous_text=False,
                 hotwords=", ".join(options.vocabulary) or None,
             )
             words: list[Word] = []
+            doubts: list[bool] = []  # per word: whether the window it was decoded in is doubtful
             for seg in segments:
+                doubtful = seg.avg_logprob < DOUBTFUL_LOG_PROB or seg.compression_ratio > DOUBTFUL_COMPRESSION_RATIO
                 for w in seg.words or ():
                     start = min(max(0.0, float(w.start)), duration)
                     end = min(max(start, float(w.end)), duration)
@@ -160,14 +202,27 @@ class FasterWhisperEngine:
                     if words and not any(ch.isalnum() for ch in text):
                         # punctuation the tokenizer split off belongs to the word before it
                         last = words[-1]
-                        words[-1] = Word(last.start, max(last.end, end), last.word + text.strip(), last.probability)
+                        mark = text.strip()
+                        spelt = last.word if last.word.endswith(mark) else last.word + mark
+                        words[-1] = Word(last.start, max(last.end, end), spelt, last.probability)
                         continue
                     words.append(Word(start, end, text, float(w.probability)))
-            return drop_tail_hallucination(words, duration)
+                    doubts.append(doubtful)
+            kept = drop_tail_hallucination(words, duration)
+            return _Decoded(kept, any(doubts[: len(kept)]))
         except Exception as e:  # CTranslate2 and tokenizer errors alike
             raise AsrError(f"transcription failed: {e}") from e
         finally:
             _window.frames = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Decoded:
+    """One decode's words, and whether any of them came from a doubtful window (see the module
+    docstring); a decode whose doubtful words were all dropped as tail hallucination is not."""
+
+    words: list[Word]
+    doubtful: bool
 
 
 def drop_tail_hallucination(words: list[Word], duration: float) -> list[Word]:

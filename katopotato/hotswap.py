@@ -1033,12 +1033,21 @@ class SessionCapture:
                 if cut_swap is None:
                     return Outcome("failed", "the swap ended before the cut", swap_id)
                 if not await self._commit(cut_swap, alignment, buffer):
-                    return Outcome("stale", swap_id=swap_id)
+                    raise SwapError("the new instance could not take ownership: the capture state changed at the cut")
                 return await self._run_owner(buffer)
         except SwapError as e:
             await self.swaps.update(fail(swap_id, now=time.time(), error=str(e)))
             log.warning("session %s: swap %s failed on the new instance: %s", self.sid, swap_id, e)
             return Outcome("failed", str(e), swap_id)
+        except Exception as e:
+            # A fault here must not leave the old instance waiting out its timeout for a new one
+            # that is gone: the swap fails now, with the reason, and the job fails as it would.
+            log.exception("session %s: swap %s: the new instance crashed", self.sid, swap_id)
+            with contextlib.suppress(Exception):
+                await self.swaps.update(
+                    fail(swap_id, now=time.time(), error=f"the new instance crashed: {type(e).__name__}: {e}")
+                )
+            raise
         except asyncio.CancelledError:
             current = await asyncio.shield(self.swaps.current())
             if current is not None and current.id == swap_id and current.active:

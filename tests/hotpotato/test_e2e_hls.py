@@ -6,7 +6,10 @@ worker in this process.
   session clock's one offset), no word lost or doubled around the cuts, the same WER;
 - a source that goes quiet on purpose (12 s of silence): reported silent, never swapped; then a
   swap that fails (no capture worker free to run the new instance): reported, and the old
-  instance keeps capturing to the end with nothing lost.
+  instance keeps capturing to the end with nothing lost;
+- a new instance that crashes after the old one has cut over: the swap fails at once with the
+  crash as its reason (not after the old instance's commit timeout), and the old instance takes
+  its cut back and captures to the end with nothing lost.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from couchpotato.testing import Programme, wer
 from hotpotato.testing import clock_offsets, epoch_steps, swap_word_errors
 from katopotato.blobs import FileBlobStore
 from katopotato.broker.redis import RedisBroker
-from katopotato.hotswap import request_swap, swap_status
+from katopotato.hotswap import SessionCapture, request_swap, swap_status
 from katopotato.plugin_host import load_plugins
 from katopotato.scheduler import Scheduler
 from katopotato.transcription import CAPTURE_KIND, start_session, transcript_events
@@ -206,3 +209,29 @@ async def test_a_quiet_source_is_not_swapped_and_a_failed_swap_leaves_the_old_in
     assert wer(quiet_programme.text, run.text) <= WER_BOUND
     new_job = next(j for j in jobs if j.params.get("takeover") == requested.id)
     assert new_job.status.value == "cancelled", "the new instance that never ran was withdrawn"
+
+
+async def test_a_new_instance_that_crashes_at_the_cut_fails_the_swap_at_once_and_loses_nothing(
+    cluster: Cluster, programme: Programme, live_hls: Callable[[Programme], LiveHls], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def crash(*_args: object) -> bool:
+        raise RuntimeError("test: the new instance crashed at the cut")
+
+    monkeypatch.setattr(SessionCapture, "_commit", crash)
+    sched = cluster.sched
+    stream = live_hls(programme)
+    sid = "crash-" + uuid.uuid4().hex[:6]
+    await start_session(sched, sid, stream.url)
+    await media_reached(sched, sid, 6.0)
+    requested = await request_swap(sched, sid, "test: operator asked")
+    swap = await swap_over(sched, sid, requested.id)
+    assert swap["phase"] == "failed", swap
+    assert swap["error"] == "the new instance crashed: RuntimeError: test: the new instance crashed at the cut"
+
+    run = await collect(sched, cluster.blobs, sid)
+    run.check_complete()
+    assert [s.type for s in run.swaps] == ["swap_started", "swap_failed"]
+    assert {seg.epoch for seg, _ in run.segments} == {0}, "the old instance captured to the end"
+    _, steps, spread = epoch_steps(clock_offsets(read_wav(programme.path), run.segments))
+    assert spread <= HLS_TIMESTAMP_ERROR_S and not steps, "its cut was taken back: nothing lost or repeated"
+    assert wer(programme.text, run.text) <= WER_BOUND, run.text

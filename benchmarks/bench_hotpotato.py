@@ -197,9 +197,13 @@ async def follow(sched: Scheduler, s: Session) -> None:
         s.events.append((time.time(), ev))
 
 
-async def begin(sched: Scheduler, s: Session, source: str, **options: Any) -> Session:
+async def begin(sched: Scheduler, s: Session, source: str, *, wait_audio: bool = False, **options: Any) -> Session:
+    """Start the session; with ``wait_audio``, return once its capture has read audio (starting the
+    next stream blocks this event loop, the worker's too, for a second or two)."""
     await start_session(sched, s.sid, source, **options)
     s.follower = asyncio.create_task(follow(sched, s))
+    if wait_audio:
+        await wait_media(sched, s.sid, 0.1, timeout_s=30)
     return s
 
 
@@ -470,13 +474,17 @@ async def run(args: argparse.Namespace, tmp: Path) -> tuple[list[Session], Progr
                 # opens the playlist while it is shorter than its 3-segment live edge and every session
                 # hears the programme from its first second: sessions that join alike are cut alike.
                 base_url = start_stream(stack, programme, tmp / "hls-base")
-                base = await begin(sched, Session("baseline", sid("hp-base-"), programme), base_url)
+                base = await begin(sched, Session("baseline", sid("hp-base-"), programme), base_url, wait_audio=True)
                 again_url = start_stream(stack, programme, tmp / "hls-base-again")
-                again = await begin(sched, Session("baseline, again", sid("hp-again-"), programme), again_url)
+                again = await begin(
+                    sched, Session("baseline, again", sid("hp-again-"), programme), again_url, wait_audio=True
+                )
                 swap_url = start_stream(stack, programme, tmp / "hls-swap")
-                swapped = await begin(sched, Session("API swaps", sid("hp-swap-"), programme), swap_url)
+                swapped = await begin(
+                    sched, Session("API swaps", sid("hp-swap-"), programme), swap_url, wait_audio=True
+                )
                 kill_url = start_stream(stack, programme, tmp / "hls-kill", window=args.window)
-                killed = await begin(sched, Session("kill -9", sid("hp-kill-"), programme), kill_url)
+                killed = await begin(sched, Session("kill -9", sid("hp-kill-"), programme), kill_url, wait_audio=True)
                 log("phase 1: live HLS, 4 sessions")
                 await asyncio.gather(
                     guarded(swapped, api_swaps(sched, swapped, args.interval, programme_s - args.margin)),
@@ -503,7 +511,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> tuple[list[Session], Progr
                 )
                 nots_url = start_stream(stack, programme, tmp / "hls-nots")
                 nots = await begin(sched, Session("direct, no timestamps", sid(NO_TIMESTAMPS_PREFIX), programme),
-                                   nots_url)  # fmt: skip
+                                   nots_url, wait_audio=True)  # fmt: skip
                 log("phase 2: browser and direct without timestamps, 2 sessions")
                 await asyncio.gather(
                     guarded(page, api_swaps(sched, page, args.interval, page_s - args.page_margin)),

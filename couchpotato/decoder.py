@@ -114,6 +114,13 @@ def ffmpeg_argv(
         argv += ["-ss", f"{start_s:.6f}"]
     if live_start_index is not None and source.kind == "hls":
         argv += ["-live_start_index", str(live_start_index)]
+    if source.headers and source.kind in ("http", "hls"):
+        agent = next((v for k, v in source.headers if k.lower() == "user-agent"), None)
+        rest = "".join(f"{k}: {v}\r\n" for k, v in source.headers if k.lower() != "user-agent")
+        if agent:
+            argv += ["-user_agent", agent]
+        if rest:
+            argv += ["-headers", rest]
     if source.kind in NETWORK_PROTOCOLS:
         argv += ["-protocol_whitelist", NETWORK_PROTOCOLS[source.kind]]
         if source.kind == "rtsp":

@@ -22,6 +22,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import sys
 from collections import deque
 from dataclasses import dataclass, replace
@@ -32,7 +33,15 @@ from .browser.constants import YTDLP_SOCKET_TIMEOUT_S, YTDLP_TIMEOUT_S
 from .browser.process import collect_lines, stop_group
 from .egress import EgressProxy
 from .errors import ConfigError, NotMedia, UrlRefused
-from .source import MediaSource, classify_probe, hls_is_live, looks_like_html, probe_http, resolve_direct
+from .source import (
+    Headers,
+    MediaSource,
+    classify_probe,
+    hls_is_live,
+    looks_like_html,
+    probe_http,
+    resolve_direct,
+)
 from .urlguard import UrlGuard
 
 log = logging.getLogger(__name__)
@@ -49,6 +58,7 @@ class YtdlpMedia:
     extractor: str
     is_live: bool
     title: str = ""
+    headers: Headers = ()  # what the site expects with the media requests (yt-dlp's http_headers)
 
 
 class Unresolved(Exception):
@@ -113,7 +123,7 @@ async def _media_behind(spec: str, found: YtdlpMedia, guard: UrlGuard, proxy: Eg
     except UrlRefused as e:
         raise UrlRefused(f"yt-dlp resolved {spec} to a refused address: {e}") from e
     try:
-        media = await resolve_direct(found.url, guard, proxy, allow_local=False)
+        media = await resolve_direct(found.url, guard, proxy, allow_local=False, headers=found.headers)
     except NotMedia as e:
         raise Unresolved(f"what it found is not media: {e}") from e
     return replace(media, spec=spec, live=media.live or found.is_live)
@@ -200,14 +210,48 @@ def _pick(info: Any) -> YtdlpMedia:
             raise Unresolved("a playlist without entries")
         info = entries[0]
     url = info.get("url")
+    chosen: dict[str, Any] = info
     formats = info.get("requested_formats") or []
     if not url and formats:
         audio = [f for f in formats if isinstance(f, dict) and f.get("acodec") not in (None, "none")]
-        url = (audio or formats)[0].get("url")
+        chosen = (audio or formats)[0]
+        url = chosen.get("url")
     if not isinstance(url, str) or not url:
         raise Unresolved("no media URL in its answer")
     extractor = str(info.get("extractor_key") or info.get("extractor") or "yt-dlp").lower()
-    return YtdlpMedia(url, extractor, bool(info.get("is_live")), str(info.get("title") or ""))
+    headers = request_headers(chosen.get("http_headers") or info.get("http_headers"))
+    return YtdlpMedia(url, extractor, bool(info.get("is_live")), str(info.get("title") or ""), headers)
 
 
-__all__ = ["MODES", "Mode", "Unresolved", "YtdlpMedia", "resolve_source", "ytdlp_argv", "ytdlp_resolve"]
+# Headers that describe a connection or a body, not what the site wants to see: never forwarded.
+_NOT_FORWARDED = frozenset(
+    {"host", "connection", "content-length", "transfer-encoding", "proxy-authorization", "proxy-connection", "upgrade"}
+)
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+def request_headers(raw: Any) -> Headers:
+    """yt-dlp's ``http_headers``, as headers safe to send: names that are HTTP tokens, values
+    without control characters (no header can be smuggled into FFmpeg's ``-headers``)."""
+    if not isinstance(raw, dict):
+        return ()
+    out: list[tuple[str, str]] = []
+    for name, value in raw.items():
+        if not isinstance(name, str) or not isinstance(value, str) or not _TOKEN.match(name):
+            continue
+        if name.lower() in _NOT_FORWARDED or any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+            continue
+        out.append((name, value.strip()))
+    return tuple(out)
+
+
+__all__ = [
+    "MODES",
+    "Mode",
+    "Unresolved",
+    "YtdlpMedia",
+    "request_headers",
+    "resolve_source",
+    "ytdlp_argv",
+    "ytdlp_resolve",
+]

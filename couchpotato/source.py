@@ -9,7 +9,7 @@ playlist is recognised (live when its media playlist has no ``#EXT-X-ENDLIST``).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urljoin, urlsplit
@@ -22,6 +22,7 @@ from .errors import NotMedia, SourceError, SourceNotFound, SourceUnreachable, Ur
 from .urlguard import NETWORK_SCHEMES, UrlGuard
 
 SourceKind = Literal["file", "http", "hls", "rtmp", "rtsp", "stdin", "pulse", "browser"]
+Headers = tuple[tuple[str, str], ...]
 HLS_TYPES = ("application/vnd.apple.mpegurl", "application/x-mpegurl", "audio/mpegurl", "audio/x-mpegurl")
 
 
@@ -37,6 +38,8 @@ class MediaSource:
         live: arrives in real time; a stall is retried with backoff before giving up.
         network: FFmpeg must reach it through the egress proxy.
         reason: why it was resolved this way (shown in the session line).
+        headers: HTTP request headers the media needs, sent by the probe and by FFmpeg: what yt-dlp
+            says a site expects (its Referer, User-Agent, cookies), e.g. against hotlinking.
     """
 
     spec: str
@@ -45,6 +48,7 @@ class MediaSource:
     live: bool
     network: bool
     reason: str
+    headers: Headers = ()
 
 
 @dataclass(frozen=True)
@@ -55,8 +59,11 @@ class ProbeResult:
     head: bytes
 
 
-async def resolve_direct(spec: str, guard: UrlGuard, proxy: EgressProxy, *, allow_local: bool = True) -> MediaSource:
-    """Resolve a path, ``-`` or URL to a MediaSource, or raise a SourceError saying why not."""
+async def resolve_direct(
+    spec: str, guard: UrlGuard, proxy: EgressProxy, *, allow_local: bool = True, headers: Headers = ()
+) -> MediaSource:
+    """Resolve a path, ``-`` or URL to a MediaSource, or raise a SourceError saying why not.
+    ``headers`` go with every HTTP request for it (the probe's here, FFmpeg's later)."""
     if spec == "-":
         if not allow_local:
             raise UrlRefused("reading from stdin is only possible from the command line")
@@ -68,8 +75,9 @@ async def resolve_direct(spec: str, guard: UrlGuard, proxy: EgressProxy, *, allo
         return MediaSource(spec, spec, kind, live=True, network=True, reason=f"{scheme} stream")
     if scheme in ("http", "https"):
         await guard.check_url(spec)
-        probe = await probe_http(spec, proxy)
-        return classify_probe(spec, probe, await hls_is_live(probe, proxy))
+        probe = await probe_http(spec, proxy, headers)
+        source = classify_probe(spec, probe, await hls_is_live(probe, proxy, headers))
+        return replace(source, headers=headers) if headers else source
     if scheme and len(scheme) > 1 and scheme not in NETWORK_SCHEMES:
         raise UrlRefused(f"unsupported URL scheme {scheme}: in {spec!r} (use http(s), rtmp(s), rtsp or a path)")
     if not allow_local:
@@ -117,13 +125,13 @@ def looks_like_html(ctype: str, head: bytes) -> bool:
     return lowered.startswith((b"<!doctype html", b"<html")) or b"<html" in lowered[:256]
 
 
-async def probe_http(url: str, proxy: EgressProxy) -> ProbeResult:
+async def probe_http(url: str, proxy: EgressProxy, headers: Headers = ()) -> ProbeResult:
     """GET the first bytes of ``url`` through the egress proxy, following checked redirects."""
     timeout = aiohttp.ClientTimeout(total=PROBE_TIMEOUT_S)
     try:
         async with (
             aiohttp.ClientSession(timeout=timeout, trust_env=False) as http,
-            http.get(url, proxy=proxy.url, allow_redirects=True, max_redirects=8) as resp,
+            http.get(url, proxy=proxy.url, allow_redirects=True, max_redirects=8, headers=dict(headers)) as resp,
         ):
             if REFUSED_HEADER in resp.headers:
                 raise UrlRefused(resp.headers[REFUSED_HEADER])
@@ -157,7 +165,7 @@ async def probe_http(url: str, proxy: EgressProxy) -> ProbeResult:
         raise SourceUnreachable(f"no answer from {url} within {PROBE_TIMEOUT_S:.0f} s") from e
 
 
-async def hls_is_live(probe: ProbeResult, proxy: EgressProxy) -> bool | None:
+async def hls_is_live(probe: ProbeResult, proxy: EgressProxy, headers: Headers = ()) -> bool | None:
     """Whether an HLS playlist is live; a master playlist is judged by its first variant."""
     text = probe.head.decode("utf-8", "replace")
     if not text.lstrip().startswith("#EXTM3U"):
@@ -171,7 +179,7 @@ async def hls_is_live(probe: ProbeResult, proxy: EgressProxy) -> bool | None:
         if not variant:
             return None
         try:
-            sub = await probe_http(urljoin(probe.final_url, variant), proxy)
+            sub = await probe_http(urljoin(probe.final_url, variant), proxy, headers)
         except SourceError:
             return None
         text = sub.head.decode("utf-8", "replace")
@@ -181,6 +189,7 @@ async def hls_is_live(probe: ProbeResult, proxy: EgressProxy) -> bool | None:
 
 
 __all__ = [
+    "Headers",
     "MediaSource",
     "ProbeResult",
     "classify_probe",

@@ -435,7 +435,7 @@ class SessionCapture:
         """``-live_start_index`` reaching ``backfill_s`` (a margin included) back into the live window."""
         assert cap.source is not None and cap.proxy is not None
         try:
-            probe = await probe_http(cap.source.url, cap.proxy)
+            probe = await probe_http(cap.source.url, cap.proxy, cap.source.headers)
         except SourceError as e:
             log.warning("session %s: cannot read the HLS playlist for a backfill: %s", self.sid, e)
             return 0

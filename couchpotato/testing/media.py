@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 CORPUS = Path(__file__).with_name("corpus.txt")
 # engine:voice, rotated across paragraphs
@@ -151,12 +152,30 @@ class _RangeHandler(_QuietHandler):
         return io.BytesIO(body)
 
 
+class _HotlinkGuard(SimpleHTTPRequestHandler):
+    """Media only for requests that come from this site's own pages (a ``Referer`` on this host),
+    as CDNs that refuse hotlinking do: anything but an HTML page is 403 without one."""
+
+    def send_head(self) -> Any:
+        referer = urlsplit(self.headers.get("Referer", ""))
+        if not self.path.split("?")[0].endswith(".html") and referer.netloc != self.headers.get("Host", ""):
+            self.send_error(403, "Hotlinking refused: no Referer from this site")
+            return None
+        return super().send_head()
+
+
 @contextlib.contextmanager
-def serve_directory(folder: Path, host: str = "127.0.0.1", *, ranges: bool = False) -> Iterator[str]:
+def serve_directory(
+    folder: Path, host: str = "127.0.0.1", *, ranges: bool = False, hotlink_guard: bool = False
+) -> Iterator[str]:
     """Serve ``folder`` over HTTP in a thread; yields the base URL (no trailing slash). With
     ``ranges``, byte-range requests are answered (206) as most web servers do; without, every request
-    gets the whole file (a server that cannot seek)."""
-    handler = functools.partial(_RangeHandler if ranges else _QuietHandler, directory=str(folder))
+    gets the whole file (a server that cannot seek). With ``hotlink_guard``, only HTML pages are
+    served to requests without a ``Referer`` from the site itself."""
+    base: type[SimpleHTTPRequestHandler] = _RangeHandler if ranges else _QuietHandler
+    if hotlink_guard:
+        base = type("_GuardedHandler", (_HotlinkGuard, base), {})
+    handler = functools.partial(base, directory=str(folder))
     server = ThreadingHTTPServer((host, 0), handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -206,3 +206,26 @@ def test_a_live_hls_reconnect_transcribes_nothing_twice(tmp_path: Path) -> None:
     doubled = repeated_ngrams(normalise(heard).split()) - repeated_ngrams(normalise(prog.text).split())
     assert not doubled, f"said once, transcribed twice: {doubled}"
     assert wer(prog.text, heard) <= WER_BOUND, heard
+
+
+def test_a_page_whose_media_refuses_hotlinking_is_read_with_the_headers_yt_dlp_reports(
+    cli: Any, short_speech: tuple[Path, str], tmp_path: Path
+) -> None:
+    """The page's <audio> is served only with a Referer from the site (as CDNs against hotlinking
+    do). yt-dlp reports that Referer with the media URL; the probe and FFmpeg send it."""
+    path, text = short_speech
+    site = tmp_path / "site"
+    site.mkdir()
+    encode = ["ffmpeg", "-v", "error", "-i", str(path), "-c:a", "aac", "-movflags", "+faststart"]
+    subprocess.run([*encode, str(site / "clip.m4a")], check=True)
+    (site / "index.html").write_text('<!doctype html><html><body><audio controls src="clip.m4a"></audio></body></html>')
+    with serve_directory(site, hotlink_guard=True) as url:
+        direct = cli("transcribe", f"{url}/clip.m4a", "--format", "jsonl")
+        run = cli("transcribe", f"{url}/index.html", "--mode", "direct", "--format", "jsonl")
+    assert direct.returncode == 1 and "HTTP 403" in direct.stderr, "without the Referer the media is refused"
+    assert len(direct.stderr.strip().splitlines()) == 1, direct.stderr
+    assert run.returncode == 0, run.stderr
+    events = run.events()
+    check_transcript(events)
+    assert events[0]["source_kind"] == "http" and "yt-dlp" in events[0]["reason"], events[0]
+    assert wer(text, run.text()) <= WER_BOUND, run.text()

@@ -404,6 +404,16 @@ async def capture(ctx: JobContext, p: CaptureParams) -> dict[str, Any]:
             with contextlib.suppress(CouchPotatoError, BrokerError, Abort):
                 await asyncio.shield(update_session(ctx.broker, sid, _finish(sid, "cancelled")))
         raise
+    except Exception as e:
+        if ctx.last_try and store.state.owner == ctx.job.id:
+            # No try is left to capture the rest: the session ends with what was captured (its
+            # segments still commit) and says why, rather than never ending.
+            reason = f"{type(e).__name__}: {' '.join(str(e).split())[:300]}"
+            error = f"capture failed on its last try ({ctx.job.tries} of {ctx.job.max_tries}): {reason}"
+            log.warning("session %s: %s", sid, error)
+            with contextlib.suppress(CouchPotatoError, BrokerError, Abort):
+                await update_session(ctx.broker, sid, _source_ended(sid, store.state.next_seq, "error", error))
+        raise
     finally:
         await runtime.close()
         if janitor is not None:

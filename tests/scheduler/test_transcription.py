@@ -49,3 +49,37 @@ async def test_a_session_in_one_process_and_a_duplicate_delivery(
             assert (await sched.result(again.id))["duplicate"] is True
         after = [ev async for _id, ev in transcript_events(broker, "s1", follow=False)]
         assert after == events
+
+
+async def test_a_capture_that_fails_on_every_try_ends_the_session_with_its_error(
+    short_speech: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A capture job that keeps failing is retried; when no try is left the session still ends
+    (an ``end`` event with reason ``error`` and the cause) and what was captured is committed."""
+    from katopotato.hotswap import SessionCapture
+
+    path, _text = short_speech
+    emitted = 0
+    original = SessionCapture._emit
+
+    async def emit_once_then_fail(self: SessionCapture, seg: object) -> None:
+        nonlocal emitted
+        if emitted >= 1:
+            raise RuntimeError("test: the capture has a bug")
+        emitted += 1
+        await original(self, seg)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(SessionCapture, "_emit", emit_once_then_fail)
+    registry = load_plugins(installed=False, settings={"transcription": {"allow_local": True}})
+    async with MemoryBroker() as broker:
+        sched = Scheduler(broker, registry)
+        async with Worker(broker, registry, blobs=FileBlobStore(tmp_path), kinds=["capture", "asr"], concurrency=3,
+                          retry_backoff_base_s=0.05):  # fmt: skip
+            await start_session(sched, "s2", str(path))
+            async with asyncio.timeout(90):
+                events = [ev async for _id, ev in transcript_events(broker, "s2")]
+    end = events[-1]
+    assert isinstance(end, EndEvent) and end.reason == "error", end
+    assert end.error.startswith("capture failed on its last try (5 of 5): RuntimeError: test: the capture has a bug")
+    segments = [e for e in events if isinstance(e, TranscriptEvent)]
+    assert [e.seq for e in segments] == [0] and end.segments == 1, "what was captured is committed"

@@ -15,7 +15,6 @@ DISPLAY_DEPTH_BITS = 24
 # this long after its last client (session) left.
 PULSE_EXIT_IDLE_S = 60
 PULSE_START_TIMEOUT_S = 15.0
-PULSE_CONNECT_TIMEOUT_S = 5.0  # a server that accepts the connection but does not answer is not waited for
 SINK_RATE_HZ = 48_000  # Chromium renders at 48 kHz: a sink at that rate spares one resampling
 SINK_PREFIX = "couchpotato"
 STREAM_PIN_INTERVAL_S = 0.5  # how often the session checks its Chromium plays into its own sink

@@ -39,7 +39,6 @@ from typing import Any
 import psutil
 
 from .constants import (
-    PULSE_CONNECT_TIMEOUT_S,
     PULSE_EXIT_IDLE_S,
     PULSE_START_TIMEOUT_S,
     SINK_PREFIX,
@@ -98,7 +97,7 @@ def _answers(address: str) -> bool:
     pulsectl = _pulsectl()
     try:
         with pulsectl.Pulse("couchpotato-probe", server=address, connect=False) as pulse:
-            pulse.connect(timeout=PULSE_CONNECT_TIMEOUT_S)
+            pulse.connect()
             return True
     except pulsectl.PulseError:
         return False
@@ -205,7 +204,7 @@ class PulseSink:
         pulsectl = _pulsectl()
         pulse = pulsectl.Pulse(f"couchpotato {self.name}", server=self.server, connect=False)
         try:
-            pulse.connect(timeout=PULSE_CONNECT_TIMEOUT_S)
+            pulse.connect()
             if self.server.startswith("unix:"):  # pids are only meaningful on this machine
                 _unload_orphans(pulse)
             module = pulse.module_load(

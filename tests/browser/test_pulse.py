@@ -120,29 +120,3 @@ def test_the_same_command_starts_it_as_a_normal_user() -> None:
     finally:
         _stop_daemon(runtime)
         shutil.rmtree(folder, ignore_errors=True)
-
-
-async def test_a_server_that_accepts_but_never_answers_is_not_waited_for(tmp_path: Path) -> None:
-    """A hung daemon (its socket accepts, nothing answers) is reported within the connect timeout,
-    not waited for forever, both when checking a configured server and when creating a sink."""
-    import socket
-
-    from couchpotato.browser.constants import PULSE_CONNECT_TIMEOUT_S
-
-    path = tmp_path / "native"
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(str(path))
-    listener.listen(8)  # the kernel completes the connections; nobody ever reads or answers them
-    address = f"unix:{path}"
-    try:
-        started = time.monotonic()
-        with pytest.raises(AudioServerError, match="does not answer"):
-            await ensure_server(address)
-        assert time.monotonic() - started < PULSE_CONNECT_TIMEOUT_S + 3
-        started = time.monotonic()
-        with pytest.raises(AudioServerError, match="cannot create the session's sink"):
-            async with PulseSink(address):
-                pass
-        assert time.monotonic() - started < PULSE_CONNECT_TIMEOUT_S + 3
-    finally:
-        listener.close()

@@ -107,6 +107,12 @@ class Abort(KatoPotatoError):
     """Raised by a job to fail now, for good, without the retries its kind allows."""
 
 
+def one_line(e: BaseException) -> str:
+    """An exception as one line: its type, then its message with whitespace collapsed."""
+    text = " ".join(str(e).split())
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
 __all__ = [
     "Abort",
     "BlobError",
@@ -127,4 +133,5 @@ __all__ = [
     "Retry",
     "SerializationError",
     "UnknownKind",
+    "one_line",
 ]

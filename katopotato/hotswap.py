@@ -93,6 +93,7 @@ from hotpotato.swap import (
     request,
 )
 
+from .errors import one_line
 from .worker import Drain
 
 log = logging.getLogger("katopotato.hotswap")
@@ -1044,9 +1045,8 @@ class SessionCapture:
             # that is gone: the swap fails now, with the reason, and the job fails as it would.
             log.exception("session %s: swap %s: the new instance crashed", self.sid, swap_id)
             with contextlib.suppress(Exception):
-                await self.swaps.update(
-                    fail(swap_id, now=time.time(), error=f"the new instance crashed: {type(e).__name__}: {e}")
-                )
+                crashed = f"the new instance crashed: {one_line(e)}"
+                await self.swaps.update(fail(swap_id, now=time.time(), error=crashed))
             raise
         except asyncio.CancelledError:
             current = await asyncio.shield(self.swaps.current())

@@ -75,7 +75,7 @@ from .constants import (
     SESSION_FINISH_TIMEOUT_S,
     SESSION_JANITOR_INTERVAL_S,
 )
-from .errors import Abort, BlobNotFound, BrokerError
+from .errors import Abort, BlobNotFound, BrokerError, one_line
 from .hotswap import CaptureState, CaptureStore, SessionCapture, SwapSettings, capture_key, transcript_stream
 from .jobs import Job
 from .plugin import JobContext, Plugin
@@ -408,8 +408,7 @@ async def capture(ctx: JobContext, p: CaptureParams) -> dict[str, Any]:
         if ctx.last_try and store.state.owner == ctx.job.id:
             # No try is left to capture the rest: the session ends with what was captured (its
             # segments still commit) and says why, rather than never ending.
-            reason = f"{type(e).__name__}: {' '.join(str(e).split())[:300]}"
-            error = f"capture failed on its last try ({ctx.job.tries} of {ctx.job.max_tries}): {reason}"
+            error = f"capture failed on its last try ({ctx.job.tries} of {ctx.job.max_tries}): {one_line(e)[:300]}"
             log.warning("session %s: %s", sid, error)
             with contextlib.suppress(CouchPotatoError, BrokerError, Abort):
                 await update_session(ctx.broker, sid, _source_ended(sid, store.state.next_seq, "error", error))

@@ -50,7 +50,7 @@ from .constants import (
     RETRY_BACKOFF_MAX_S,
     VISIBILITY_TIMEOUT_S,
 )
-from .errors import Abort, BrokerError, ConfigError, Retry
+from .errors import Abort, BrokerError, ConfigError, Retry, one_line
 from .plugin import JobContext, LogNotifier, Notifier
 from .plugin_host import PluginRegistry
 from .scheduler import Scheduler
@@ -406,7 +406,7 @@ class Worker:
             await self._safe(self.broker.fail(lease, str(e) or "aborted", retry_in_s=None))
             return
         except Exception as e:
-            error = _one_line(e)
+            error = one_line(e)
             log.warning("job %s %s try %d failed: %s", job.kind, job.id, job.tries, error)
             status = await self._safe(
                 self.broker.fail(lease, error, retry_in_s=backoff_s(job.tries, self.retry_backoff_base_s))
@@ -422,7 +422,7 @@ class Worker:
             log.warning("job %s %s: cannot store its result: %s", job.kind, job.id, e)
             return
         except Exception as e:  # not JSON
-            await self._safe(self.broker.fail(lease, f"bad result: {_one_line(e)}", retry_in_s=None))
+            await self._safe(self.broker.fail(lease, f"bad result: {one_line(e)}", retry_in_s=None))
             self.stats.failed += 1
             return
         if ok:
@@ -449,11 +449,6 @@ class Worker:
         except BrokerError as e:
             log.warning("worker %s: %s", self.name, e)
             return None
-
-
-def _one_line(e: BaseException) -> str:
-    text = " ".join(str(e).split())
-    return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 
 __all__ = ["Drain", "Worker", "WorkerStats", "backoff_s", "current_drain", "resolve_kinds"]

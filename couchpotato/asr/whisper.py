@@ -140,11 +140,6 @@ class FasterWhisperEngine:
         if short_window:
             _install_window_patch()
 
-    @property
-    def fallbacks(self) -> int:
-        """Segments decoded again in a full window (the shortened one made the decoder repeat itself)."""
-        return self.retries["full_window"]
-
     def transcribe(self, samples: np.ndarray, options: AsrOptions) -> list[Word]:
         if not len(samples):
             return []

@@ -107,7 +107,7 @@ RESUME_SEEK_MARGIN_S = 0.5  # a recorded source is re-read from this much before
 SEEK_AHEAD_S = 0.5  # a recorded source's new instance starts this far ahead of the old one
 RECENT_S = 8.0  # the old instance keeps this much of its audio, published first when a swap starts
 START_GRACE_S = 5.0  # the old instance waits this much past the new one's own deadline
-VERIFY_WAIT_S = 8.0  # timestamps are checked against the old instance's audio if it overlaps by then
+VERIFY_WAIT_S = 8.0  # timestamps are checked by the old instance's audio if it overlaps this soon after ours
 
 
 def transcript_stream(session_id: str) -> str:
@@ -1112,7 +1112,9 @@ class SessionCapture:
                 continue
             await reader.poll()
             reference = reader.audio()
-            waited = time.time() - self.started_at
+            # how long the timestamps have waited for the old instance's audio: from this instance's
+            # first audio, not its start (FFmpeg can take seconds to start on a loaded machine)
+            waited = time.time() - (arrivals[0][1] if arrivals else self.started_at)
             try:
                 alignment = await asyncio.to_thread(
                     self._align_overlap, clock, ref, reference, mine, reader, arrivals, waited

@@ -15,8 +15,9 @@ Two capture instances of one session, possibly on two workers, coordinate throug
 
 The timeline of an overlapped swap (``mode="overlap"``):
 
-1. ``requested`` (``request``; by the API) → the old instance accepts: ``starting`` (``accept``),
-   enqueues the new instance as a job, starts publishing reference audio. The supervisor and a
+1. ``requested`` (``request``; by the API) → the old instance enqueues the new instance as a job,
+   accepts: ``starting`` (``accept``), and starts publishing reference audio. The new job may start
+   before the accept is recorded, and waits for it (``new_instance_turn``). The supervisor and a
    draining worker skip ``requested`` and accept directly.
 2. The new instance starts on the same source, aligns its audio (``align.py``) and records where
    it is and from which session sample it holds audio: ``aligned`` (``aligned``).
@@ -41,7 +42,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -220,6 +221,25 @@ def accept(
         return started, [SwapEvent.of("swap_started", started, now, old_epoch, **details)]
 
     return change
+
+
+def new_instance_turn(record: SwapRecord, swap_id: str) -> Literal["wait", "go", "over"]:
+    """Where the new instance of swap ``swap_id`` stands when it starts.
+
+    ``go``: the old instance accepted the swap (``starting``; ``cut`` for a resume). ``over``: the
+    swap ended before the new instance could take part. ``wait``: not accepted yet. That includes a
+    swap the record does not hold at all: the old instance records a swap it decided itself (a
+    failover, the supervisor, a drain) only when it accepts it, after it has enqueued the new
+    instance's job, which another worker may start first.
+    """
+    cur = record.current
+    if cur is not None and cur.id == swap_id:
+        if cur.phase in ("completed", "failed"):
+            return "over"
+        return "go" if cur.phase in ("starting", "cut") else "wait"
+    if any(past.get("id") == swap_id for past in record.history):
+        return "over"
+    return "wait"
 
 
 def _expect(record: SwapRecord, swap_id: str, *phases: str) -> SwapState | None:
@@ -403,6 +423,7 @@ __all__ = [
     "decode_pcm",
     "encode_pcm",
     "fail",
+    "new_instance_turn",
     "new_swap_id",
     "reference_stream",
     "request",

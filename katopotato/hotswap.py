@@ -88,6 +88,7 @@ from hotpotato.swap import (
     completed_event,
     cut,
     fail,
+    new_instance_turn,
     new_swap_id,
     reference_stream,
     request,
@@ -833,19 +834,23 @@ class SessionCapture:
         """Accept ``swap`` (a requested one, or ``own``: decided here) as its old instance."""
         st = self.store.state
         job = await self.host.start_successor(swap.id)
-        started = await self.swaps.update(
-            accept(
-                swap,
-                own=own,
-                now=time.time(),
-                old_job=self.host.job_id,
-                new_job=job,
-                old_epoch=st.epoch,
-                old_position=self.pushed_end,
-                cut_sample=self.gate.cut if swap.mode == "resume" else None,
-                next_seq=st.next_seq if swap.mode == "resume" else None,
+        try:
+            started = await self.swaps.update(
+                accept(
+                    swap,
+                    own=own,
+                    now=time.time(),
+                    old_job=self.host.job_id,
+                    new_job=job,
+                    old_epoch=st.epoch,
+                    old_position=self.pushed_end,
+                    cut_sample=self.gate.cut if swap.mode == "resume" else None,
+                    next_seq=st.next_seq if swap.mode == "resume" else None,
+                )
             )
-        )
+        except SwapError:
+            await self.host.cancel_job(job)
+            raise
         if started is None:
             await self.host.cancel_job(job)
             if own:
@@ -1060,14 +1065,20 @@ class SessionCapture:
                 await self.broker.delete_stream(reference_stream(self.sid, swap_id))
 
     async def _wait_accepted(self, swap_id: str) -> SwapState | None:
+        """The swap once the old instance accepted it; None if it ended first or never came."""
         deadline = time.monotonic() + ACCEPT_WAIT_S
         while time.monotonic() < deadline:
-            current = await self.swaps.current()
-            if current is None or current.id != swap_id or current.phase in ("completed", "failed"):
+            record, _version = await self.swaps.load()
+            turn = new_instance_turn(record, swap_id)
+            if turn == "over":
                 return None
-            if current.phase in ("starting", "cut"):
-                return current
+            if turn == "go":
+                return record.current
             await asyncio.sleep(0.1)
+        error = f"the swap was not accepted within {ACCEPT_WAIT_S:.0f} s of the new instance's start"
+        log.warning("session %s: swap %s: %s; this instance stops", self.sid, swap_id, error)
+        # accepted just now after all: fail it, so the old instance does not wait out its timeout for us
+        await self.swaps.update(fail(swap_id, now=time.time(), error=error))
         return None
 
     async def _successor_options(self, cap: Capture, swap: SwapState) -> CaptureOptions:

@@ -23,6 +23,7 @@ from hotpotato.swap import (
     completed_event,
     cut,
     fail,
+    new_instance_turn,
     request,
 )
 from katopotato.broker import Broker
@@ -42,6 +43,10 @@ SID = "sess1"
 
 def store(broker: Broker) -> SwapStore:
     return SwapStore(broker, SID, transcript_stream(SID))
+
+
+async def turn(s: SwapStore, swap_id: str = "f1") -> str:
+    return new_instance_turn((await s.load())[0], swap_id)
 
 
 async def stream_types(broker: Broker) -> list[str]:
@@ -93,6 +98,29 @@ async def test_failure_is_reported_once_and_frees_the_session_for_the_next_swap(
     assert nxt is not None and nxt.id != "a1"
     record, _ = await s.load()
     assert [h["id"] for h in record.history] == ["a1"] and record.history[0]["phase"] == "failed"
+
+
+async def test_a_new_instance_waits_for_a_swap_not_recorded_yet_and_stops_once_it_is_over(broker: Broker) -> None:
+    """A failover's new job can start before the old instance records the swap (it enqueues the job
+    first): that is "wait", not "over"; "over" only once the swap ended or another replaced it."""
+    s = store(broker)
+    now = time.time()
+    assert await turn(s) == "wait"  # nothing recorded at all yet
+    earlier = await s.update(request(SID, "api", "an earlier swap", now))
+    assert earlier is not None
+    assert await turn(s) == "wait"  # another swap is current: ours is not recorded yet
+    assert await turn(s, earlier.id) == "wait"  # requested, not accepted
+    await s.update(fail(earlier.id, now=now, error="gave up"))
+    assert await turn(s, earlier.id) == "over"
+    own = SwapState("f1", SID, "requested", "failover", "ffmpeg exited", mode="resume", requested_at=now)
+    await s.update(accept(own, own=True, now=now, old_job="o", new_job="n", old_epoch=0, old_position=16_000,
+                          cut_sample=16_000, next_seq=1))  # fmt: skip
+    assert await turn(s) == "go"
+    await s.update(complete("f1", now=now, lost_s=0.0, alignment=None, worker="w"))
+    assert await turn(s) == "over"
+    await s.update(request(SID, "api", "the next one", now))
+    assert await turn(s) == "over"  # replaced: found in the history
+    assert await turn(s, "never-seen") == "wait"
 
 
 async def test_an_unaccepted_request_goes_stale(broker: Broker) -> None:

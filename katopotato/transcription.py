@@ -17,7 +17,9 @@ its worker's heartbeat keeps its lease, and when that worker dies (or drains) th
 by another worker, which continues the session: the capture state (``capture:<id>``) holds the next
 seq and the media position reached, so numbering continues and, for a recorded source, the audio
 already cut is skipped. A live source resumes at its live edge; the audio of the outage is lost
-(HotPotato's overlapped hand-over is what makes a planned swap lossless).
+(HotPotato's overlapped hand-over is what makes a planned swap lossless). A capture job whose
+worker dies on its last try is dead-lettered without running again; ``transcription.reap`` (cron,
+every minute) ends its session instead.
 
 HotPotato (``hotswap.py``) runs inside the capture job: a supervisor judges the capture instance's
 health every quarter second, and a broken instance, a swap asked for through ``request_swap``, or a
@@ -76,9 +78,17 @@ from .constants import (
     SESSION_JANITOR_INTERVAL_S,
 )
 from .errors import Abort, BlobNotFound, BrokerError, one_line
-from .hotswap import CaptureState, CaptureStore, SessionCapture, SwapSettings, capture_key, transcript_stream
+from .hotswap import (
+    CaptureState,
+    CaptureStore,
+    NotOwner,
+    SessionCapture,
+    SwapSettings,
+    capture_key,
+    transcript_stream,
+)
 from .jobs import Job
-from .plugin import JobContext, Plugin
+from .plugin import JobContext, NoParams, Plugin
 from .scheduler import Scheduler
 from .worker import current_drain
 
@@ -88,6 +98,7 @@ CAPTURE_KIND = "transcription.capture"
 ASR_KIND = "transcription.asr"
 SESSION_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 PROGRESS_INTERVAL_S = 2.0
+REAP_SCAN_LIMIT = 1000  # dead-lettered jobs looked at per run of ``reap``
 
 
 class TranscriptionSettings(BaseModel):
@@ -520,6 +531,60 @@ async def _wait_for_end(ctx: JobContext, sid: str, finish_timeout_s: float) -> N
             cursor = entry.id
             if entry.data.get("type") == "end":
                 return
+
+
+# --- sessions whose capture job was lost ---------------------------------------------------------
+
+
+@plugin.job("reap", max_tries=1)
+async def reap(ctx: JobContext, _p: NoParams) -> dict[str, Any]:
+    """End the sessions whose capture job was dead-lettered while it owned them.
+
+    A capture job whose worker dies is reclaimed and run again, up to its tries; a worker that dies
+    during the last try leaves the job dead-lettered without running it, so nothing would end the
+    session. This job (every minute, ``reap_lost_sessions``) ends it with reason ``error`` and the
+    cause; segments already cut still commit, and what their ASR never delivers is gapped after
+    the finish timeout, as the capture job would have done.
+    """
+    settings = ctx.settings
+    assert isinstance(settings, TranscriptionSettings)
+    ended: list[str] = []
+    for job in await ctx.scheduler.dead_letters(limit=REAP_SCAN_LIMIT):
+        if job.kind == CAPTURE_KIND and await _end_lost_session(ctx.broker, job, settings.finish_timeout_s):
+            ended.append(str(job.params["session_id"]))
+    return {"sessions": ended}
+
+
+plugin.schedule("reap_lost_sessions", "* * * * *", "reap")
+
+
+async def _end_lost_session(broker: Broker, job: Job, finish_timeout_s: float) -> bool:
+    """Move on the session ``job`` owned when it was dead-lettered; False if it is not ours to end."""
+    sid = str(job.params.get("session_id", ""))
+    store = CaptureStore(broker, sid)
+    st = await store.load()
+    if store.version == 0 or st.owner != job.id:
+        return False  # never started, or another instance owns the session
+    cur = await broker.kv_get(_session_key(sid))
+    if cur is None or SessionState.from_dict(cur.value).ended:
+        return False
+    state = SessionState.from_dict(cur.value)
+    if state.total is None:
+        if not st.source_done:
+            st.source_done = True  # the job, if requeued, only waits for the end
+            try:
+                await store.save()
+            except NotOwner:
+                return False  # an instance is capturing after all
+        why = job.error or "its worker stopped"
+        error = f"the capture job was lost after {job.tries} of {job.max_tries} tries: {why}"[:400]
+        log.warning("session %s: %s; ending the session", sid, error)
+        await update_session(broker, sid, _source_ended(sid, st.next_seq, "error", error))
+    elif time.time() >= (state.source_ended_at or 0.0) + finish_timeout_s:
+        await update_session(broker, sid, _finish(sid))
+    else:
+        await update_session(broker, sid, _expire(sid))
+    return True
 
 
 # --- the ASR job --------------------------------------------------------------------------------

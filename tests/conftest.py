@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +31,22 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         path = item.path.as_posix()
         if any(part in path for part in BROWSER_TESTS):
             item.add_marker(pytest.mark.browser)
+
+
+# A failing test's report shows what the capture did, not only warnings: Chromium's, Xvfb's and the
+# recorder's own lines, and HotPotato's decisions (the rare failures are the timing-dependent ones).
+DIAGNOSTIC_LOGGERS = {"couchpotato.browser": logging.DEBUG, "katopotato.hotswap": logging.INFO}
+
+
+@pytest.fixture(autouse=True)
+def _diagnostic_logs() -> Iterator[None]:
+    loggers = {name: logging.getLogger(name) for name in DIAGNOSTIC_LOGGERS}
+    before = {name: lg.level for name, lg in loggers.items()}
+    for name, lg in loggers.items():
+        lg.setLevel(DIAGNOSTIC_LOGGERS[name])
+    yield
+    for name, lg in loggers.items():
+        lg.setLevel(before[name])
 
 
 requires_media_tools = pytest.mark.skipif(

@@ -148,3 +148,39 @@ async def test_kill_9_of_the_capture_worker_resumes_elsewhere_and_backfills(
     for cw in swap_word_errors(programme.text, base.words, run.words, [done[0].details["cut_s"]]):
         assert cw.window and cw.lost == [] and cw.doubled == [], f"{cw} | {run.text} ||| {base.text}"
     assert wer(programme.text, run.text) <= wer(programme.text, base.text) + 0.02
+
+
+async def test_a_capture_job_dead_lettered_by_its_workers_deaths_has_its_session_ended_by_reap(
+    sched: Scheduler,
+    redis_url: str,
+    tmp_path: Path,
+    spawn_worker: Callable[..., WorkerProcess],
+    programme: Programme,
+    live_hls: Callable[..., LiveHls],
+) -> None:
+    """A worker that dies on the capture job's last try leaves it dead-lettered without running it:
+    nothing in the job can end the session. ``transcription.reap`` (every minute, cron) ends it with
+    reason ``error`` and the cause; the segments already cut commit."""
+    lease = ("--visibility-timeout", "3")
+    spawn_worker(redis_url, "--kinds", "asr", "--concurrency", "2", *lease, *SETTINGS, name="asr")
+    doomed = spawn_worker(redis_url, "--kinds", "capture", "--concurrency", "1", *lease, *SETTINGS, name="doomed")
+    sid = "lost-" + uuid.uuid4().hex[:6]
+    job = await sched.enqueue(CAPTURE_KIND, {"session_id": sid, "source": live_hls(programme).url}, max_tries=1)
+    assert (await capture_job_on(sched, sid)).worker == "doomed"
+    await media_reached(sched, sid, 4.0)
+    doomed.kill9()
+    # the next claim anywhere finds the lease expired with no try left: dead-lettered, never run again
+    spawn_worker(redis_url, "--kinds", "capture,plugins", "--concurrency", "2", *lease, *SETTINGS, name="rescuer")
+    dead = await sched.wait(job.id, timeout_s=30)
+    assert dead.dead and dead.error and "lease expired" in dead.error, dead
+    reaped = await sched.enqueue("transcription.reap")  # what the reap_lost_sessions cron enqueues each minute
+    assert (await sched.wait(reaped.id, timeout_s=30)).status is JobStatus.SUCCEEDED
+    assert (await sched.result(reaped.id))["sessions"] == [sid]
+    run = await collect(sched, None, sid, timeout_s=60)
+    assert run.end.reason == "error" and "capture job was lost" in run.end.error, run.end
+    assert [e.seq for e in run.commits] == list(range(run.end.segments)) and run.end.segments >= 1
+    assert not [s for s in run.swaps if s.type == "swap_started"], "nothing took the session over"
+    # once ended, another run has nothing to do
+    again = await sched.enqueue("transcription.reap")
+    await sched.wait(again.id, timeout_s=30)
+    assert (await sched.result(again.id))["sessions"] == []

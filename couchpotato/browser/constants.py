@@ -15,6 +15,11 @@ DISPLAY_DEPTH_BITS = 24
 # this long after its last client (session) left.
 PULSE_EXIT_IDLE_S = 60
 PULSE_START_TIMEOUT_S = 15.0
+# A libpulse call (connect, load a module, list streams) that takes longer is a daemon that does not
+# answer (its socket accepts, nothing replies): an error, never a capture that waits forever. Such
+# calls run on their own few threads, so a hung one cannot hold up the worker's other blocking work.
+PULSE_CALL_TIMEOUT_S = 10.0
+PULSE_THREADS = 8
 SINK_RATE_HZ = 48_000  # Chromium renders at 48 kHz: a sink at that rate spares one resampling
 SINK_PREFIX = "couchpotato"
 STREAM_PIN_INTERVAL_S = 0.5  # how often the session checks its Chromium plays into its own sink

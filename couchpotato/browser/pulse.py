@@ -15,7 +15,10 @@ the session's streams pinned to its sink (a start-up race can bind a stream else
 the module on exit. Sink names carry the owner's pid, so sinks left by a killed worker are
 unloaded by the next session that sees them.
 
-libpulse (through pulsectl) blocks, so every call runs in a thread, one at a time per connection.
+libpulse (through pulsectl) blocks, so every call runs on the module's own threads, one at a time
+per connection, and is given ``PULSE_CALL_TIMEOUT_S``: a daemon that accepts connections but never
+answers is a one-line ``AudioServerError``, and the call's thread is left to it (a sink created
+after all is unloaded when its call returns).
 """
 
 from __future__ import annotations
@@ -32,25 +35,30 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psutil
 
 from .constants import (
+    PULSE_CALL_TIMEOUT_S,
     PULSE_EXIT_IDLE_S,
     PULSE_START_TIMEOUT_S,
+    PULSE_THREADS,
     SINK_PREFIX,
     SINK_RATE_HZ,
     STREAM_PIN_INTERVAL_S,
 )
 from .errors import AudioServerError, BrowserUnavailable
-from .process import package_hint, start_in_thread
+from .process import package_hint
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 _start_lock = threading.Lock()
+_pool = ThreadPoolExecutor(max_workers=PULSE_THREADS, thread_name_prefix="pulse")
 _SINK_NAME = re.compile(rf"sink_name={SINK_PREFIX}-(\d+)-([0-9a-f]+)")
 
 
@@ -61,6 +69,18 @@ def _pulsectl() -> Any:
     except (ImportError, OSError) as e:
         raise BrowserUnavailable(f"libpulse cannot be loaded ({e}); apt install pulseaudio") from e
     return pulsectl
+
+
+async def _call(what: str, server: str, fn: Callable[..., T], *args: Any, timeout_s: float | None = None) -> T:
+    """``fn(*args)`` on the PulseAudio threads; ``AudioServerError`` if it does not return within
+    ``timeout_s`` (default ``PULSE_CALL_TIMEOUT_S``; the thread is left to finish, or hang, on its own)."""
+    timeout_s = PULSE_CALL_TIMEOUT_S if timeout_s is None else timeout_s
+    future = _pool.submit(fn, *args)
+    try:
+        return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), timeout_s)
+    except TimeoutError:
+        error = f"PulseAudio at {server} does not answer ({what}: nothing within {timeout_s:.0f} s)"
+        raise AudioServerError(error) from None
 
 
 def default_runtime_dir() -> Path:
@@ -112,18 +132,11 @@ def _prepare_dir(runtime_dir: Path) -> None:
         runtime_dir.chmod(0o700)
 
 
-def _ensure_server_blocking(address: str | None, runtime_dir: Path | None) -> str:
-    if address:
-        if not _answers(address):
-            raise AudioServerError(f"PulseAudio at {address} does not answer")
-        return address
-    folder = runtime_dir or default_runtime_dir()
-    own = server_address(folder)
-    with _start_lock:
-        if _answers(own):
-            return own
-        if shutil.which("pulseaudio") is None:
-            raise BrowserUnavailable(package_hint("pulseaudio"))
+def _start_daemon(folder: Path) -> bytes:
+    """Run ``pulseaudio --daemonize`` for ``folder``; its stderr. Blocking."""
+    if shutil.which("pulseaudio") is None:
+        raise BrowserUnavailable(package_hint("pulseaudio"))
+    with _start_lock:  # one start at a time in this process (other processes: the pid-file lock)
         _prepare_dir(folder)
         try:
             done = subprocess.run(
@@ -138,11 +151,7 @@ def _ensure_server_blocking(address: str | None, runtime_dir: Path | None) -> st
             )
         except subprocess.TimeoutExpired as e:
             raise AudioServerError(f"PulseAudio did not start within {PULSE_START_TIMEOUT_S:.0f} s") from e
-        # A daemon that lost the race to another worker's exits non-zero: what counts is an answer.
-        if _answers(own):
-            log.info("started PulseAudio at %s", own)
-            return own
-        raise AudioServerError(f"PulseAudio did not start: {_last_complaint(folder, done.stderr)}")
+    return done.stderr
 
 
 def _last_complaint(folder: Path, stderr: bytes) -> str:
@@ -156,7 +165,20 @@ def _last_complaint(folder: Path, stderr: bytes) -> str:
 
 async def ensure_server(address: str | None = None, runtime_dir: Path | None = None) -> str:
     """The PulseAudio server to use: ``address`` if given, else the worker's own, started if needed."""
-    return await asyncio.to_thread(_ensure_server_blocking, address, runtime_dir)
+    if address:
+        if not await _call("connecting", address, _answers, address):
+            raise AudioServerError(f"PulseAudio at {address} does not answer")
+        return address
+    folder = runtime_dir or default_runtime_dir()
+    own = server_address(folder)
+    if await _call("connecting", own, _answers, own):
+        return own
+    stderr = await _call("starting", own, _start_daemon, folder, timeout_s=PULSE_START_TIMEOUT_S + 5.0)
+    # A daemon that lost the race to another worker's exits non-zero: what counts is an answer.
+    if await _call("connecting", own, _answers, own):
+        log.info("started PulseAudio at %s", own)
+        return own
+    raise AudioServerError(f"PulseAudio did not start: {_last_complaint(folder, stderr)}")
 
 
 @dataclass
@@ -191,14 +213,27 @@ class PulseSink:
         return self._sink.module
 
     async def __aenter__(self) -> PulseSink:
-        self._sink = await start_in_thread(self._create, _destroy)
+        future = _pool.submit(self._create)
+        try:
+            self._sink = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), PULSE_CALL_TIMEOUT_S)
+        except BaseException as e:
+            future.add_done_callback(_destroy_created)  # created after all (late, or while cancelled): unload it
+            if isinstance(e, TimeoutError):
+                raise AudioServerError(
+                    f"cannot create the session's sink on {self.server}: PulseAudio does not answer "
+                    f"(nothing within {PULSE_CALL_TIMEOUT_S:.0f} s)"
+                ) from None
+            raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         sink, self._sink = self._sink, None
         if sink is not None:
             async with self._lock:
-                await asyncio.to_thread(_destroy, sink)
+                try:
+                    await _call("unloading the sink", self.server, _destroy, sink)
+                except AudioServerError as e:
+                    log.warning("sink %s left loaded: %s", self.name, e)
 
     def _create(self) -> _Sink:
         pulsectl = _pulsectl()
@@ -235,7 +270,7 @@ class PulseSink:
         deadline = loop.time() + timeout_s
         while loop.time() < deadline:
             async with self._lock:
-                outputs = await asyncio.to_thread(sink.pulse.source_output_list)
+                outputs = await _call("listing recordings", self.server, sink.pulse.source_output_list)
             if any(o.source == sink.monitor for o in outputs):
                 return True
             await asyncio.sleep(0.05)
@@ -247,7 +282,7 @@ class PulseSink:
         if sink is None:
             return []
         async with self._lock:
-            inputs = await asyncio.to_thread(sink.pulse.sink_input_list)
+            inputs = await _call("listing streams", self.server, sink.pulse.sink_input_list)
         return [
             {
                 "index": si.index,
@@ -284,9 +319,16 @@ class PulseSink:
                     )
                     async with self._lock:
                         with contextlib.suppress(Exception):
-                            await asyncio.to_thread(sink.pulse.sink_input_move, stream["index"], sink.index)
+                            await _call("moving a stream", self.server, sink.pulse.sink_input_move,
+                                        stream["index"], sink.index)  # fmt: skip
                     self.moved_streams += 1
             await asyncio.sleep(STREAM_PIN_INTERVAL_S)
+
+
+def _destroy_created(future: Future[_Sink]) -> None:
+    """Unload a sink whose creation finished after its caller stopped waiting."""
+    if not future.cancelled() and future.exception() is None:
+        _pool.submit(_destroy, future.result())
 
 
 def _destroy(sink: _Sink) -> None:

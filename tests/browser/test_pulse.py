@@ -120,3 +120,32 @@ def test_the_same_command_starts_it_as_a_normal_user() -> None:
     finally:
         _stop_daemon(runtime)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+async def test_a_server_that_accepts_but_never_answers_is_an_error_not_a_wait(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hung daemon (its socket accepts, nothing answers) is reported within the call timeout, both
+    when checking a named server and when creating a session's sink, instead of hanging the capture."""
+    import socket
+
+    import couchpotato.browser.pulse as pulse
+
+    monkeypatch.setattr(pulse, "PULSE_CALL_TIMEOUT_S", 1.5)
+    path = tmp_path / "native"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen(8)  # the kernel completes the connections; nobody ever reads or answers them
+    address = f"unix:{path}"
+    try:
+        started = time.monotonic()
+        with pytest.raises(AudioServerError, match="does not answer"):
+            await ensure_server(address)
+        assert time.monotonic() - started < 1.5 + 2.0
+        started = time.monotonic()
+        with pytest.raises(AudioServerError, match=r"cannot create the session's sink.*does not answer"):
+            async with PulseSink(address):
+                pass
+        assert time.monotonic() - started < 1.5 + 2.0
+    finally:
+        listener.close()  # the abandoned connects see the socket close and their threads end

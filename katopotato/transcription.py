@@ -544,7 +544,7 @@ async def reap(ctx: JobContext, _p: NoParams) -> dict[str, Any]:
     during the last try leaves the job dead-lettered without running it, so nothing would end the
     session. This job (every minute, ``reap_lost_sessions``) ends it with reason ``error`` and the
     cause; segments already cut still commit, and what their ASR never delivers is gapped after
-    the finish timeout, as the capture job would have done.
+    the finish timeout, as the capture job would have done. The result lists the sessions moved on.
     """
     settings = ctx.settings
     assert isinstance(settings, TranscriptionSettings)
@@ -566,9 +566,9 @@ async def _end_lost_session(broker: Broker, job: Job, finish_timeout_s: float) -
     if store.version == 0 or st.owner != job.id:
         return False  # never started, or another instance owns the session
     cur = await broker.kv_get(_session_key(sid))
-    if cur is None or SessionState.from_dict(cur.value).ended:
+    state = SessionState.from_dict(cur.value) if cur is not None else None
+    if state is None or state.ended:
         return False
-    state = SessionState.from_dict(cur.value)
     if state.total is None:
         if not st.source_done:
             st.source_done = True  # the job, if requeued, only waits for the end

@@ -19,7 +19,7 @@ seq and the media position reached, so numbering continues and, for a recorded s
 already cut is skipped. A live source resumes at its live edge; the audio of the outage is lost
 (HotPotato's overlapped hand-over is what makes a planned swap lossless). A capture job whose
 worker dies on its last try is dead-lettered without running again; ``transcription.reap`` (cron,
-every minute) ends its session instead.
+every 5 minutes) ends its session instead.
 
 HotPotato (``hotswap.py``) runs inside the capture job: a supervisor judges the capture instance's
 health every quarter second, and a broken instance, a swap asked for through ``request_swap``, or a
@@ -99,6 +99,7 @@ ASR_KIND = "transcription.asr"
 SESSION_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 PROGRESS_INTERVAL_S = 2.0
 REAP_SCAN_LIMIT = 1000  # dead-lettered jobs looked at per run of ``reap``
+REAP_RESULT_TTL_S = 3600.0  # a run's result (the sessions it moved on) is kept this long
 
 
 class TranscriptionSettings(BaseModel):
@@ -536,13 +537,13 @@ async def _wait_for_end(ctx: JobContext, sid: str, finish_timeout_s: float) -> N
 # --- sessions whose capture job was lost ---------------------------------------------------------
 
 
-@plugin.job("reap", max_tries=1)
+@plugin.job("reap", max_tries=1, result_ttl_s=REAP_RESULT_TTL_S)
 async def reap(ctx: JobContext, _p: NoParams) -> dict[str, Any]:
     """End the sessions whose capture job was dead-lettered while it owned them.
 
     A capture job whose worker dies is reclaimed and run again, up to its tries; a worker that dies
     during the last try leaves the job dead-lettered without running it, so nothing would end the
-    session. This job (every minute, ``reap_lost_sessions``) ends it with reason ``error`` and the
+    session. This job (every 5 minutes, ``reap_lost_sessions``) ends it with reason ``error`` and the
     cause; segments already cut still commit, and what their ASR never delivers is gapped after
     the finish timeout, as the capture job would have done. The result lists the sessions moved on.
     """
@@ -555,7 +556,7 @@ async def reap(ctx: JobContext, _p: NoParams) -> dict[str, Any]:
     return {"sessions": ended}
 
 
-plugin.schedule("reap_lost_sessions", "* * * * *", "reap")
+plugin.schedule("reap_lost_sessions", "*/5 * * * *", "reap")
 
 
 async def _end_lost_session(broker: Broker, job: Job, finish_timeout_s: float) -> bool:

@@ -159,7 +159,7 @@ async def test_a_capture_job_dead_lettered_by_its_workers_deaths_has_its_session
     live_hls: Callable[..., LiveHls],
 ) -> None:
     """A worker that dies on the capture job's last try leaves it dead-lettered without running it:
-    nothing in the job can end the session. ``transcription.reap`` (every minute, cron) ends it with
+    nothing in the job can end the session. ``transcription.reap`` (every 5 minutes, cron) ends it with
     reason ``error`` and the cause; the segments already cut commit."""
     lease = ("--visibility-timeout", "3")
     spawn_worker(redis_url, "--kinds", "asr", "--concurrency", "2", *lease, *SETTINGS, name="asr")
@@ -173,7 +173,7 @@ async def test_a_capture_job_dead_lettered_by_its_workers_deaths_has_its_session
     spawn_worker(redis_url, "--kinds", "capture,plugins", "--concurrency", "2", *lease, *SETTINGS, name="rescuer")
     dead = await sched.wait(job.id, timeout_s=30)
     assert dead.dead and dead.error and "lease expired" in dead.error, dead
-    reaped = await sched.enqueue("transcription.reap")  # what the reap_lost_sessions cron enqueues each minute
+    reaped = await sched.enqueue("transcription.reap")  # what the reap_lost_sessions cron enqueues every 5 minutes
     assert (await sched.wait(reaped.id, timeout_s=30)).status is JobStatus.SUCCEEDED
     assert (await sched.result(reaped.id))["sessions"] == [sid]
     run = await collect(sched, None, sid, timeout_s=60)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import re
@@ -71,16 +72,37 @@ def _pulsectl() -> Any:
     return pulsectl
 
 
-async def _call(what: str, server: str, fn: Callable[..., T], *args: Any, timeout_s: float | None = None) -> T:
+class _NoAnswer(AudioServerError):
+    """A libpulse call did not return within its bound."""
+
+
+async def _call(
+    what: str,
+    server: str,
+    fn: Callable[..., T],
+    *args: Any,
+    timeout_s: float | None = None,
+    undo: Callable[[T], object] | None = None,
+) -> T:
     """``fn(*args)`` on the PulseAudio threads; ``AudioServerError`` if it does not return within
-    ``timeout_s`` (default ``PULSE_CALL_TIMEOUT_S``; the thread is left to finish, or hang, on its own)."""
+    ``timeout_s`` (default ``PULSE_CALL_TIMEOUT_S``; the thread is left to finish, or hang, on its own).
+    ``undo`` is applied to what a call returns after its caller stopped waiting (timed out, cancelled)."""
     timeout_s = PULSE_CALL_TIMEOUT_S if timeout_s is None else timeout_s
     future = _pool.submit(fn, *args)
     try:
         return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), timeout_s)
-    except TimeoutError:
-        error = f"PulseAudio at {server} does not answer ({what}: nothing within {timeout_s:.0f} s)"
-        raise AudioServerError(error) from None
+    except BaseException as e:
+        if undo is not None:
+            future.add_done_callback(functools.partial(_undo_late, undo))
+        if isinstance(e, TimeoutError):
+            error = f"PulseAudio at {server} does not answer ({what}: nothing within {timeout_s:.0f} s)"
+            raise _NoAnswer(error) from None
+        raise
+
+
+def _undo_late(undo: Callable[[T], object], future: Future[T]) -> None:
+    if not future.cancelled() and future.exception() is None:
+        _pool.submit(undo, future.result())
 
 
 def default_runtime_dir() -> Path:
@@ -213,17 +235,10 @@ class PulseSink:
         return self._sink.module
 
     async def __aenter__(self) -> PulseSink:
-        future = _pool.submit(self._create)
         try:
-            self._sink = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), PULSE_CALL_TIMEOUT_S)
-        except BaseException as e:
-            future.add_done_callback(_destroy_created)  # created after all (late, or while cancelled): unload it
-            if isinstance(e, TimeoutError):
-                raise AudioServerError(
-                    f"cannot create the session's sink on {self.server}: PulseAudio does not answer "
-                    f"(nothing within {PULSE_CALL_TIMEOUT_S:.0f} s)"
-                ) from None
-            raise
+            self._sink = await _call("creating the sink", self.server, self._create, undo=_destroy)
+        except _NoAnswer as e:
+            raise AudioServerError(f"cannot create the session's sink on {self.server}: {e}") from None
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -323,12 +338,6 @@ class PulseSink:
                                         stream["index"], sink.index)  # fmt: skip
                     self.moved_streams += 1
             await asyncio.sleep(STREAM_PIN_INTERVAL_S)
-
-
-def _destroy_created(future: Future[_Sink]) -> None:
-    """Unload a sink whose creation finished after its caller stopped waiting."""
-    if not future.cancelled() and future.exception() is None:
-        _pool.submit(_destroy, future.result())
 
 
 def _destroy(sink: _Sink) -> None:

@@ -40,6 +40,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300), requires_media_tools]
 SAMPLE_S = 1.5 / 16_000
 SETTINGS = ("--setting", "transcription.allow_local=true", "--setting", "transcription.url_allowlist=127.0.0.1/32")
 FAST = ("--visibility-timeout", "6")
+SHORT_LEASE = ("--visibility-timeout", "3")  # a killed worker's capture job is reclaimed 3 s later
 
 
 @pytest.fixture
@@ -117,16 +118,15 @@ async def test_kill_9_of_the_capture_worker_resumes_elsewhere_and_backfills(
     programme: Programme,
     live_hls: Callable[..., LiveHls],
 ) -> None:
-    lease = ("--visibility-timeout", "3")
-    spawn_worker(redis_url, "--kinds", "asr", "--concurrency", "2", *lease, *SETTINGS, name="asr")
-    spawn_worker(redis_url, "--kinds", "capture", "--concurrency", "1", *lease, *SETTINGS, name="steady")
+    spawn_worker(redis_url, "--kinds", "asr", "--concurrency", "2", *SHORT_LEASE, *SETTINGS, name="asr")
+    spawn_worker(redis_url, "--kinds", "capture", "--concurrency", "1", *SHORT_LEASE, *SETTINGS, name="steady")
     base_sid, sid = "base-" + uuid.uuid4().hex[:6], "crash-" + uuid.uuid4().hex[:6]
     await start_session(sched, base_sid, live_hls(programme).url)
     assert (await capture_job_on(sched, base_sid)).worker == "steady"
-    doomed = spawn_worker(redis_url, "--kinds", "capture", "--concurrency", "1", *lease, *SETTINGS, name="doomed")
+    doomed = spawn_worker(redis_url, "--kinds", "capture", "--concurrency", "1", *SHORT_LEASE, *SETTINGS, name="doomed")
     await start_session(sched, sid, live_hls(programme, window=20).url)  # a 20 s live window
     assert (await capture_job_on(sched, sid)).worker == "doomed"
-    spawn_worker(redis_url, "--kinds", "capture", "--concurrency", "1", *lease, *SETTINGS, name="rescuer")
+    spawn_worker(redis_url, "--kinds", "capture", "--concurrency", "1", *SHORT_LEASE, *SETTINGS, name="rescuer")
 
     await media_reached(sched, sid, 9.0)
     killed_at = time.time()
@@ -153,7 +153,6 @@ async def test_kill_9_of_the_capture_worker_resumes_elsewhere_and_backfills(
 async def test_a_capture_job_dead_lettered_by_its_workers_deaths_has_its_session_ended_by_reap(
     sched: Scheduler,
     redis_url: str,
-    tmp_path: Path,
     spawn_worker: Callable[..., WorkerProcess],
     programme: Programme,
     live_hls: Callable[..., LiveHls],
@@ -161,16 +160,15 @@ async def test_a_capture_job_dead_lettered_by_its_workers_deaths_has_its_session
     """A worker that dies on the capture job's last try leaves it dead-lettered without running it:
     nothing in the job can end the session. ``transcription.reap`` (every 5 minutes, cron) ends it with
     reason ``error`` and the cause; the segments already cut commit."""
-    lease = ("--visibility-timeout", "3")
-    spawn_worker(redis_url, "--kinds", "asr", "--concurrency", "2", *lease, *SETTINGS, name="asr")
-    doomed = spawn_worker(redis_url, "--kinds", "capture", "--concurrency", "1", *lease, *SETTINGS, name="doomed")
+    spawn_worker(redis_url, "--kinds", "asr", "--concurrency", "2", *SHORT_LEASE, *SETTINGS, name="asr")
+    doomed = spawn_worker(redis_url, "--kinds", "capture", "--concurrency", "1", *SHORT_LEASE, *SETTINGS, name="doomed")
     sid = "lost-" + uuid.uuid4().hex[:6]
     job = await sched.enqueue(CAPTURE_KIND, {"session_id": sid, "source": live_hls(programme).url}, max_tries=1)
     assert (await capture_job_on(sched, sid)).worker == "doomed"
     await media_reached(sched, sid, 4.0)
     doomed.kill9()
     # the next claim anywhere finds the lease expired with no try left: dead-lettered, never run again
-    spawn_worker(redis_url, "--kinds", "capture,plugins", "--concurrency", "2", *lease, *SETTINGS, name="rescuer")
+    spawn_worker(redis_url, "--kinds", "capture,plugins", "--concurrency", "2", *SHORT_LEASE, *SETTINGS, name="rescuer")
     dead = await sched.wait(job.id, timeout_s=30)
     assert dead.dead and dead.error and "lease expired" in dead.error, dead
     reaped = await sched.enqueue("transcription.reap")  # what the reap_lost_sessions cron enqueues every 5 minutes

@@ -33,6 +33,57 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.browser)
 
 
+CHROMIUM_WARMUP_TIMEOUT_S = 90.0
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _chromium_started_once(request: pytest.FixtureRequest) -> None:
+    """Before the first browser test: one Chromium started on Xvfb and PulseAudio, until its tab runs.
+
+    In clean-clone CI runs the first Chromium after the other tests sometimes took more than 12 s to
+    draw or play anything (its video black, no line on stderr) while later ones took 1-2 s; the
+    first test's 11 s capture then heard nothing. What the first start waits on is not known; this
+    takes that start out of any test's capture window, and says how long it took.
+    """
+    if not any(item.get_closest_marker("browser") for item in request.session.items):
+        return
+    import asyncio
+    import time
+
+    from couchpotato.browser import BrowserSession
+
+    async def warm() -> float:
+        started = time.monotonic()
+        async with BrowserSession("about:blank", proxy_url="http://127.0.0.1:9") as session:
+            assert session.chromium is not None
+            pid = session.chromium.pid
+            for _poll in range(int(CHROMIUM_WARMUP_TIMEOUT_S / 0.1)):
+                if _has_renderer(pid):
+                    break
+                await asyncio.sleep(0.1)
+        return time.monotonic() - started
+
+    try:
+        line = f"Chromium's first start (Xvfb, PulseAudio, a tab running): {asyncio.run(warm()):.1f} s"
+    except Exception as e:  # the browser tests report what is wrong, with more context
+        line = f"Chromium warm-up failed: {e}"
+    plugins = request.config.pluginmanager
+    say, capture = plugins.get_plugin("terminalreporter"), plugins.get_plugin("capturemanager")
+    if say is not None and capture is not None:
+        with capture.global_and_fixture_disabled():
+            say.write_line(line)
+
+
+def _has_renderer(pid: int | None) -> bool:
+    import psutil
+
+    try:
+        children = psutil.Process(pid).children(recursive=True) if pid else []
+        return any("--type=renderer" in c.cmdline() for c in children)
+    except psutil.Error:
+        return False
+
+
 # A failing test's report shows what the capture did, not only warnings: Chromium's, Xvfb's and the
 # recorder's own lines, and HotPotato's decisions (the rare failures are the timing-dependent ones).
 DIAGNOSTIC_LOGGERS = {"couchpotato.browser": logging.DEBUG, "katopotato.hotswap": logging.INFO}

@@ -28,7 +28,7 @@ from .constants import ASR_RETRIES, DEFAULT_ASR_WORKERS, SAMPLE_RATE_HZ
 from .corrections import Corrections
 from .decoder import PcmChunk
 from .errors import AsrError, CouchPotatoError
-from .records import EndEvent, Event, SegmentFailure, SegmentResult, SessionEvent, Word
+from .records import EndEvent, Event, SegmentFailure, SegmentResult, SessionEvent
 from .resequencer import Resequencer
 from .segmenter import AudioSegment, Segmenter, SegmenterOptions
 
@@ -122,7 +122,7 @@ class Pipeline:
                     offset = seg.segment.start
                     outcome = SegmentResult(
                         seg.segment,
-                        tuple(Word(w.start + offset, w.end + offset, w.word, w.probability) for w in words),
+                        tuple(w.shifted(offset) for w in words),
                         self.engine.name,
                     )
                     break

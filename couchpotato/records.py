@@ -34,6 +34,10 @@ class Word:
     def centre(self) -> float:
         return (self.start + self.end) / 2
 
+    def shifted(self, offset: float) -> Word:
+        """The same word ``offset`` seconds later (segment time to media time)."""
+        return Word(self.start + offset, self.end + offset, self.word, self.probability)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "start": round(self.start, 3),

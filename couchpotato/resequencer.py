@@ -19,7 +19,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .constants import BOUNDARY_DUPLICATE_S, BOUNDARY_SIMILARITY, GAP_TIMEOUT_S, SKIPPED_SLACK_S, TAIL_WORDS
+from .constants import (
+    BOUNDARY_DUPLICATE_S,
+    BOUNDARY_SIMILARITY,
+    GAP_TIMEOUT_S,
+    LEAD_REPEAT_S,
+    MIN_PIECE_LETTERS,
+    SKIPPED_SLACK_S,
+    TAIL_WORDS,
+)
 from .corrections import Corrections
 from .records import (
     CommitEvent,
@@ -195,7 +203,9 @@ def merge_at_cut(
     are first aligned by text: the longest run of them that repeats the end of ``tail`` (spelt
     alike, ending within ``BOUNDARY_DUPLICATE_S`` of where ``tail`` ends) marks where the new words
     begin, whichever side of ``keep_start`` that falls. Without such a run, the segment keeps the
-    words centred in its own span. Words centred at or after ``keep_end`` belong to the next segment.
+    words centred in its own span, and of those before it (its lead-in) every word that does not
+    repeat a committed word: a word is never dropped by its timestamp alone. Words centred at or
+    after ``keep_end`` belong to the next segment.
 
     Whisper sometimes skips the first words of audio that starts inside a sentence. ``overflow``
     (what the previous segment heard past its cut) fills that in: its words that end before this
@@ -212,8 +222,14 @@ def merge_at_cut(
                 continue
             if best is None or k > best[0] or (k == best[0] and abs(p + 1 - first) < abs(best[1] - first)):
                 best = (k, p + 1)
-    start = best[1] if best is not None else first
-    kept = [w for w in words[start:] if w.centre < keep_end]
+    if best is not None:
+        kept = [w for w in words[best[1] :] if w.centre < keep_end]
+    else:
+        # No run repeats the tail: a word before the owned span is dropped only if it repeats a word
+        # the tail committed (spelt alike, near it in time); one the previous decode skipped or
+        # absorbed into a stretched neighbour ("equal Now" heard as "equal") is kept.
+        lead = [w for w in words[:first] if tail and not any(_repeats(w, t) for t in tail)]
+        kept = [*lead, *(w for w in words[first:] if w.centre < keep_end)]
     if overflow:
         after = tail[-1].end - SKIPPED_SLACK_S if tail else float("-inf")
         # before the first kept word (whose start Whisper often places early: compare centres)
@@ -234,6 +250,17 @@ def _close(a: Word, b: Word) -> bool:
     """Timed alike: two decodes agree on a word's start or on its end (Whisper stretches the end of
     a word before a pause, and sometimes the start of the first word of its audio)."""
     return abs(a.start - b.start) < BOUNDARY_DUPLICATE_S or abs(a.end - b.end) < BOUNDARY_DUPLICATE_S
+
+
+def _repeats(a: Word, b: Word) -> bool:
+    """``a``, heard in a segment's lead-in, is ``b`` (committed) heard again: near it in time and
+    spelt alike, or a piece of it (audio that starts inside "neighborhoods" is heard as "hoods")."""
+    if abs(a.centre - b.centre) >= LEAD_REPEAT_S:
+        return False
+    if _alike(a, b):
+        return True
+    x, y = _NORMALISE.sub("", a.word.lower()), _NORMALISE.sub("", b.word.lower())
+    return len(x) >= MIN_PIECE_LETTERS and len(y) > len(x) and (y.endswith(x) or y.startswith(x))
 
 
 def _alike(a: Word, b: Word) -> bool:

@@ -4,8 +4,9 @@ VENV  := .venv
 PY    := $(VENV)/bin/python
 PIP   := $(VENV)/bin/pip
 SYSTEM_PACKAGES := ffmpeg espeak-ng flite xvfb pulseaudio chromium
-# only the tests need these: GStreamer's RTSP server, the RTSP source the tests read (FFmpeg cannot serve RTSP)
-TEST_SYSTEM_PACKAGES := python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good
+# only the tests need these: GStreamer's RTSP server, the RTSP source the tests read (FFmpeg cannot serve RTSP);
+# libatomic1 for Playwright's bundled node (its other libraries, libc6, libgcc-s1, libstdc++6, come with apt itself)
+TEST_SYSTEM_PACKAGES := python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good libatomic1
 SOURCE ?=
 ARGS ?=
 # pytest processes for the tests not marked browser: most wait on media played at 1x, so two share

@@ -13,7 +13,7 @@ ARGS ?=
 # 2 cores well; the browser tests then run alone (see tests/conftest.py)
 TEST_WORKERS ?= 2
 
-.PHONY: install system-packages test-system-packages test lint typecheck unit e2e contract bench run clean
+.PHONY: install system-packages test-system-packages check-system test lint typecheck unit e2e contract bench run clean
 
 install: system-packages $(VENV)/.installed
 
@@ -29,6 +29,10 @@ system-packages test-system-packages:
 	    [ "$@" = test-system-packages ] || exit 1; \
 	  fi; \
 	fi
+
+# every program the tests run starts: a missing shared library is one line naming its package
+check-system: install test-system-packages
+	@$(PY) scripts/check_system.py
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -49,7 +53,7 @@ unit: install
 e2e: install
 	$(VENV)/bin/pytest -q tests/e2e
 
-test: install test-system-packages lint typecheck
+test: install test-system-packages check-system lint typecheck
 	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) -m "not browser" --durations=10
 	$(VENV)/bin/pytest -q -m browser --durations=5
 

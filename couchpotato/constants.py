@@ -50,8 +50,9 @@ GAP_TIMEOUT_S = 120.0  # a missing seq that holds later results back this long b
 BOUNDARY_DUPLICATE_S = 0.8  # words heard again after a cut end this close to where they were committed
 SKIPPED_SLACK_S = 0.1  # timing slack when words one decode skipped are taken from the other
 TAIL_WORDS = 8  # committed words the resequencer remembers to align the next segment's words at the cut
-LEAD_REPEAT_S = 2.0  # a lead-in word this close to a committed word spelt alike repeats it
-MIN_PIECE_LETTERS = 3  # a lead-in word this long that ends or starts a committed word is a piece of it
+LEAD_REPEAT_S = 2.0  # a word this close to a committed word spelt alike repeats it
+PULLED_WORD_S = 0.6  # a segment's first word this long, ending in its owned span, was pulled to the start
+MIN_PIECE_LETTERS = 4  # a lead-in word this long that ends or starts a committed word is a piece of it
 BOUNDARY_SIMILARITY = 0.75  # spelling similarity (difflib ratio) from which two words are "the same"
 
 # Capture robustness

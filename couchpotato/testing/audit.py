@@ -8,8 +8,8 @@ each token keeps its time), then
 
 - a *lost run* is 3 or more consecutive reference words deleted (mis-hearing rarely deletes three
   words in a row; a dropped decode window or a word range skipped at a cut does);
-- a *doubled word* is an inserted (or substituted) token that repeats a word next to it (or a piece of one, like
-  "hoods" after "neighborhoods") within ``CUT_WINDOW_S`` of a cut between two segments.
+- a *doubled word* is an inserted (or substituted) token that repeats the word just before or after
+  it (or a piece of it, like "hoods" after "neighborhoods") within ``CUT_WINDOW_S`` of a cut between two segments.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from .wer import normalise
 
@@ -89,6 +90,28 @@ def hypothesis_tokens(segments: Iterable[tuple[int, Sequence[tuple[float, float,
     ]
 
 
+def event_tokens(events: Iterable[Any]) -> list[Token]:
+    """Tokens of committed segments: ``TranscriptEvent``s, or their JSON (``{"type": "segment", …}``);
+    anything else (session, gap, end, status events) is passed over."""
+    segments: list[tuple[int, list[tuple[float, float, str]]]] = []
+    for e in events:
+        if isinstance(e, dict):
+            if e.get("type") == "segment":
+                segments.append(
+                    (int(e["seq"]), [(float(w["start"]), float(w["end"]), str(w["word"])) for w in e["words"]])
+                )
+        elif getattr(e, "type", None) == "segment":
+            segments.append((int(e.seq), [(w.start, w.end, w.word) for w in e.words]))
+    return hypothesis_tokens(segments)
+
+
+def assert_no_word_lost(reference: str, events: Iterable[Any]) -> None:
+    """Fail (AssertionError) if a transcript lost a run of words or doubled one at a cut, naming each."""
+    found = audit(reference, event_tokens(events))
+    problems = [r.describe() for r in found.lost] + [d.describe() for d in found.doubled]
+    assert not problems, "words lost or doubled at cuts: " + "; ".join(problems)
+
+
 def cuts_of(tokens: Sequence[Token]) -> list[float]:
     """Media times between consecutive segments (midway between their words)."""
     return [(a.end + b.start) / 2 for a, b in itertools.pairwise(tokens) if a.seq != b.seq]
@@ -119,7 +142,7 @@ def audit(reference: str, tokens: Sequence[Token], *, voice: str = "", cuts: Seq
                 cut = _nearest(cut_list, tok.start)
                 if cut is None or abs(cut - tok.start) > CUT_WINDOW_S:
                     continue
-                neighbours = [t.text for t in tokens[max(0, i - 3) : i]] + [t.text for t in tokens[i + 1 : i + 4]]
+                neighbours = [t.text for t in tokens[max(0, i - 1) : i]] + [t.text for t in tokens[i + 1 : i + 2]]
                 if any(_repeats(tok.text, n) for n in neighbours):
                     context = " ".join(t.text for t in tokens[max(0, i - 4) : i + 5])
                     out.doubled.append(Doubled(tok.text, tok.start, cut, context, voice))
@@ -127,15 +150,26 @@ def audit(reference: str, tokens: Sequence[Token], *, voice: str = "", cuts: Seq
 
 
 def _repeats(word: str, neighbour: str) -> bool:
-    """The same word, or a piece of it at least 3 letters long ("hoods" of "neighborhoods")."""
+    """The same word, or a piece of it at least 4 letters long ("hoods" of "neighborhoods")."""
     if word == neighbour:
         return True
     short, long_ = sorted((word, neighbour), key=len)
-    return len(short) >= 3 and (long_.endswith(short) or long_.startswith(short))
+    return len(short) >= 4 and (long_.endswith(short) or long_.startswith(short))
 
 
 def _nearest(cuts: Sequence[float], t: float) -> float | None:
     return min(cuts, key=lambda c: abs(c - t)) if cuts else None
 
 
-__all__ = ["Audit", "Doubled", "LostRun", "Token", "audit", "cuts_of", "hypothesis_tokens", "reference_tokens"]
+__all__ = [
+    "Audit",
+    "Doubled",
+    "LostRun",
+    "Token",
+    "assert_no_word_lost",
+    "audit",
+    "cuts_of",
+    "event_tokens",
+    "hypothesis_tokens",
+    "reference_tokens",
+]

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from couchpotato.testing import Programme, hls_live, rtsp_available, rtsp_live, serve_directory, wer
+from couchpotato.testing.audit import assert_no_word_lost
 from tests.conftest import requires_media_tools
 
 pytestmark = [pytest.mark.e2e, requires_media_tools]
@@ -46,6 +47,7 @@ def test_file_over_http_in_jsonl(cli: Any, media_url: str, programme: Programme)
     check_transcript(events)
     assert events[0]["source_kind"] == "http"
     assert wer(programme.text, run.text()) <= WER_BOUND
+    assert_no_word_lost(programme.text, events)
     assert events[-1]["segments"] == len([e for e in events if e["type"] in ("segment", "gap")])
 
 

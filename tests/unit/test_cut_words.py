@@ -124,18 +124,18 @@ def test_a_splice_takes_the_second_decode_only_where_it_heard_more() -> None:
     assert splice(words, again[:2], 0.6, 2.8) is words
 
 
-def test_a_lead_in_word_is_dropped_only_when_it_repeats_a_committed_word() -> None:
+def test_a_first_word_pulled_back_over_the_lead_in_is_kept_and_a_misheard_lead_in_is_not() -> None:
     tail = (Word(9.16, 9.52, " created", 1), Word(9.52, 9.94, " equal.", 1))
-    # the next decode heard "equal Now" as one stretched "Now" before its owned span (10.08 s)
+    # the next decode skipped "equal" and stretched "Now" back to the start of its audio
     words = (Word(9.12, 10.18, " Now", 1), Word(10.18, 10.74, " we", 1), Word(10.74, 10.88, " are", 1))
     assert [w.word for w in merge_at_cut(tail, words, 10.08, 17.0)] == [" Now", " we", " are"]
-    # a lead-in that repeats the committed words is still dropped, by text
+    # a lead-in that repeats the committed words is dropped, by text
     again = (Word(9.5, 9.9, " equal.", 1), *words[1:])
     assert [w.word for w in merge_at_cut(tail, again, 10.08, 17.0)] == [" we", " are"]
-    # and so is a piece of a committed word, heard where the lead-in starts inside it
-    tail2 = (Word(3.0, 3.8, " neighborhoods.", 1),)
-    piece = (Word(3.5, 3.8, " hoods.", 1), Word(4.2, 4.5, " The", 1))
-    assert [w.word for w in merge_at_cut(tail2, piece, 4.0, 9.0)] == [" The"]
+    # a lead-in that starts inside a word is misheard: "on weekends." as "We can't."
+    tail2 = (Word(6.80, 7.04, " on", 1), Word(7.04, 7.44, " weekends.", 1))
+    misheard = (Word(6.69, 7.07, " We", 1), Word(7.07, 7.97, " can't.", 1), Word(7.97, 8.09, " The", 1))
+    assert [w.word for w in merge_at_cut(tail2, misheard, 7.65, 11.0)] == [" The"]
 
 
 def test_the_audit_finds_lost_runs_and_doubled_words() -> None:

@@ -45,6 +45,10 @@ REDECODE_CONTEXT_S = 1.0  # audio before a span decoded again, as a lead-in (wit
 REDECODE_PROMPT_CHARS = 200  # the end of the text so far given as the prompt of a span decoded again
 ASR_RETRIES = 1  # a segment whose transcription fails is retried this many times, then gapped
 
+# Interim text (partials.py): the open segment is drafted at most this often, once it has grown this much
+PARTIAL_INTERVAL_S = 0.75
+MIN_DRAFT_GROWTH_S = 0.3
+
 # Resequencer
 GAP_TIMEOUT_S = 120.0  # a missing seq that holds later results back this long becomes a gap
 BOUNDARY_DUPLICATE_S = 0.8  # words heard again after a cut end this close to where they were committed

@@ -47,7 +47,7 @@ from couchpotato.decoder import PcmChunk
 from couchpotato.errors import CouchPotatoError
 from couchpotato.health import HealthSample
 from couchpotato.pipeline import Pipeline, PipelineOptions
-from couchpotato.records import EndEvent, Event, GapEvent, SessionEvent, TranscriptEvent, dumps
+from couchpotato.records import EndEvent, Event, GapEvent, PartialEvent, SessionEvent, TranscriptEvent, dumps
 from couchpotato.resolve import MODES, Mode
 from couchpotato.segmenter import SegmenterOptions
 from couchpotato.urlguard import UrlGuard
@@ -742,6 +742,8 @@ class InProcessRunner:
                 async for event in events:
                     if isinstance(event, EndEvent):
                         end = event
+                        continue
+                    if isinstance(event, PartialEvent):  # not asked for here; never durable
                         continue
                     await self.store.record(spec.id, event, duration_s=live.audio_s)
                     self._account(live, event)

@@ -156,6 +156,9 @@ class FasterWhisperEngine:
     def transcribe(self, samples: np.ndarray, options: AsrOptions) -> list[Word]:
         if not len(samples):
             return []
+        if options.draft:
+            frames = encoder_frames(len(samples)) if self.short_window else None
+            return self._decode(samples, options, frames, beam_size=1).words
         words = self._decode_best(samples, options)
         return self._cover(samples, options, words)
 

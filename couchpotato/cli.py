@@ -77,8 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--latency",
         choices=tuple(LATENCY_PROFILES),
         default="balanced",
-        help="balanced: cut in pauses, up to 9 s (default); low: cut at most every 4 s, words arrive "
-        "sooner at about one point more word errors",
+        help="balanced: cut in pauses, 4-9 s (default); low: cut at most every 4 s, final words arrive "
+        "sooner at more word errors (benchmarks/results/accuracy.md)",
     )
     t.add_argument(
         "--partials",

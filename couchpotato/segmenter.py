@@ -87,8 +87,9 @@ class SegmenterOptions:
         return cls(**value)
 
 
-# Named trade-offs between word latency and accuracy (figures: benchmarks/results/core.md).
-# ``balanced`` cuts in pauses only, up to 9 s, which keeps the word error rate lowest. ``low`` cuts
+# Named trade-offs between word latency and accuracy (figures: benchmarks/results/accuracy.md and
+# latency.md). ``balanced`` cuts in pauses, 4–9 s, each segment decoded with up to 4 s of the speech
+# before it, which keeps the word error rate lowest. ``low`` cuts
 # at most every 4 s: where that falls inside speech, the cut is 2 s into the segment and the decoder
 # hears 2 s on each side of it (and 2 s of lead-in before every segment); the resequencer merges the
 # words heard twice. A word waits about half as long, at about one point more word errors with

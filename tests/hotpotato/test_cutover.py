@@ -87,7 +87,7 @@ def test_real_segmenter_cuts_in_pauses_are_clean(tmp_path: object) -> None:
         voiced = (0.3 * np.sin(2 * np.pi * 180 * t) * (1 + np.sin(2 * np.pi * 4 * t))).astype(np.float32)
         parts += [voiced + rng.normal(0, 0.01, len(t)).astype(np.float32), np.zeros(int(0.6 * SR), np.float32)]
     audio = np.concatenate(parts)
-    s = Segmenter("s", {"min_segment_s": 2.0, "target_segment_s": 2.5})
+    s = Segmenter("s", {"min_segment_s": 2.0, "target_segment_s": 2.5, "context_ms": 1000})
     out: list[AudioSegment] = []
     for i in range(0, len(audio), 1600):
         out += s.push(PcmChunk(i, audio[i : i + 1600]))

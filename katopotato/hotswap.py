@@ -94,8 +94,8 @@ from hotpotato.swap import (
     request,
 )
 
+from .drain import Drain
 from .errors import one_line
-from .worker import Drain
 
 log = logging.getLogger("katopotato.hotswap")
 

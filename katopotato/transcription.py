@@ -77,6 +77,7 @@ from .constants import (
     SESSION_FINISH_TIMEOUT_S,
     SESSION_JANITOR_INTERVAL_S,
 )
+from .drain import current_drain
 from .errors import Abort, BlobNotFound, BrokerError, one_line
 from .hotswap import (
     CaptureState,
@@ -90,7 +91,6 @@ from .hotswap import (
 from .jobs import Job
 from .plugin import JobContext, NoParams, Plugin
 from .scheduler import Scheduler
-from .worker import current_drain
 
 log = logging.getLogger("katopotato.transcription")
 

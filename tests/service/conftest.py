@@ -31,7 +31,9 @@ from aiohttp import web
 from couchpotato.asr import AsrEngine, FasterWhisperEngine
 from couchpotato.testing import serve_directory, synthesize
 from katopotato.api import Service, create_app
+from katopotato.plugin_host import load_plugins
 from katopotato.settings import Settings
+from tests.scheduler.plugins_for_tests import SPEC as TEST_PLUGIN
 
 ADMIN_TOKEN = "kp_test_admin_" + "x" * 24
 PG_DSN = os.environ.get("COUCHPOTATO_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -223,6 +225,8 @@ async def make_service(
     @contextlib.asynccontextmanager
     async def start(registry: Any = None, **overrides: Any) -> AsyncIterator[Running]:
         settings = make_settings(tmp_path, **overrides)
+        if registry is None:  # the service's own plugins and the tests' (testing.echo, testing.noop)
+            registry = load_plugins(extra=[TEST_PLUGIN], settings=settings.plugin_settings())
         async with Service.open(settings, engine_factory=lambda: engine, registry=registry) as service:
             app = create_app(service)
             runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=2)

@@ -1339,8 +1339,6 @@ async def swap_events(
                 out.append((e.id, SwapEvent.from_dict(e.data)))
 
 
-SegmentSink = Callable[[AudioSegment], Awaitable[None]]
-
 __all__ = [
     "CaptureState",
     "CaptureStore",

@@ -34,6 +34,10 @@ class Word:
     def centre(self) -> float:
         return (self.start + self.end) / 2
 
+    def shifted(self, offset_s: float) -> Word:
+        """This word ``offset_s`` later on the media clock (an ASR engine's times are the segment's)."""
+        return Word(self.start + offset_s, self.end + offset_s, self.word, self.probability)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "start": round(self.start, 3),

@@ -96,6 +96,7 @@ from hotpotato.swap import (
 
 from .drain import Drain
 from .errors import one_line
+from .keys import capture_key, health_key, transcript_stream
 
 log = logging.getLogger("katopotato.hotswap")
 
@@ -109,19 +110,6 @@ SEEK_AHEAD_S = 0.5  # a recorded source's new instance starts this far ahead of 
 RECENT_S = 8.0  # the old instance keeps this much of its audio, published first when a swap starts
 START_GRACE_S = 5.0  # the old instance waits this much past the new one's own deadline
 VERIFY_WAIT_S = 8.0  # timestamps are checked by the old instance's audio if it overlaps this soon after ours
-
-
-def transcript_stream(session_id: str) -> str:
-    """The broker stream of a session's transcript events (and its swap events)."""
-    return f"transcript:{session_id}"
-
-
-def capture_key(session_id: str) -> str:
-    return f"capture:{session_id}"
-
-
-def health_key(session_id: str) -> str:
-    return f"health:{session_id}"
 
 
 class NotOwner(Exception):
@@ -1347,10 +1335,7 @@ __all__ = [
     "Outcome",
     "SessionCapture",
     "SwapSettings",
-    "capture_key",
-    "health_key",
     "request_swap",
     "swap_events",
     "swap_status",
-    "transcript_stream",
 ]

@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
-import numpy as np
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -46,6 +45,7 @@ from couchpotato.constants import SAMPLE_RATE_HZ
 from couchpotato.decoder import PcmChunk
 from couchpotato.errors import CouchPotatoError
 from couchpotato.health import HealthSample
+from couchpotato.pcm import encode_pcm16
 from couchpotato.pipeline import Pipeline, PipelineOptions
 from couchpotato.records import EndEvent, Event, GapEvent, SessionEvent, TranscriptEvent, dumps
 from couchpotato.resolve import MODES, Mode
@@ -524,8 +524,7 @@ class AudioKeeper:
         elif chunk.start_sample != self._buf_start + len(self._buf) // 2:
             await self.flush()
             self._buf_start = chunk.start_sample
-        pcm = np.clip(chunk.samples * 32767.0, -32768, 32767).astype("<i2")
-        self._buf += pcm.tobytes()
+        self._buf += encode_pcm16(chunk.samples)
         if len(self._buf) >= AUDIO_FLUSH_BYTES:
             await self.flush()
 

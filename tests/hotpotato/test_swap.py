@@ -34,8 +34,8 @@ from katopotato.hotswap import (
     request_swap,
     swap_events,
     swap_status,
-    transcript_stream,
 )
+from katopotato.keys import transcript_stream
 from katopotato.transcription import transcript_events
 
 SID = "sess1"

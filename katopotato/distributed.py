@@ -5,10 +5,9 @@ A session is one ``transcription.capture`` job (any capture worker: embedded in 
 worker). The resequencer's state and the committed transcript live in the broker
 (``transcription.py``); this runner connects them to the service's ``SessionStore``:
 
-- ``start`` checks the options, resolves the source through the egress proxy exactly as the
-  in-process runner does (a refused URL is a 400 and creates nothing; a source that cannot be
-  captured is a 422), creates the session, and enqueues its capture job (``start_session``,
-  idempotent per session id).
+- ``start`` checks the options, resolves the source through the egress proxy (a refused URL is a
+  400 and creates nothing; a source that cannot be captured is a 422), creates the session, and
+  enqueues its capture job (``start_session``, idempotent per session id).
 - a **tail** task per session reads the broker's transcript stream (as ``transcript_events`` does,
   also keeping its place past HotPotato's swap entries) from the last entry it recorded and calls
   ``SessionStore.record`` for each event, with the entry id, in one transaction

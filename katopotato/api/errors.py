@@ -7,7 +7,7 @@
     ├── Forbidden         403 forbidden
     ├── NotFound          404 not_found, session_not_found, audio_not_kept, job_not_found, result_expired
     ├── Conflict          409 output_exists, job_not_finished, job_failed, job_cancelled, job_state,
-    │                         swap_refused, swap_unsupported
+    │                         swap_refused
     ├── Unprocessable     422 source_not_found, source_unreachable, not_media, no_audio_track,
     │                         source_stalled, no_audio, source_error, unsupported_option, invalid_outputs
     └── Unavailable       503 unavailable, search_unavailable, broker_unavailable

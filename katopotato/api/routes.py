@@ -232,17 +232,10 @@ async def get_swap(request: web.Request) -> web.StreamResponse:
     service = get_service(request)
     sid = _session_id(request)
     await service.store.require(sid)
-    if service.settings.runner != "scheduler":
-        return json_response(SwapStatusOut(session_id=sid, swap=None, history=[], health=None, capture=None))
     return json_response(SwapStatusOut.model_validate(await swap_status(service, sid)))
 
 
 def _swappable(service: Service, record: SessionRecord) -> None:
-    if service.settings.runner != "scheduler":
-        raise Conflict(
-            "swaps need sessions on the scheduler (COUCHPOTATO_RUNNER=scheduler); this service runs them in-process",
-            code="swap_unsupported",
-        )
     if not record.active:
         ended = f"session {record.id} has ended ({record.status}); there is nothing to swap"
         raise Conflict(ended, code="swap_refused")

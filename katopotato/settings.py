@@ -158,8 +158,9 @@ class Settings:
         return not self.broker_url.startswith("memory:")
 
     def plugin_settings(self) -> dict[str, dict[str, Any]]:
-        """Settings of the built-in plugins as this service runs them (``katopotato worker`` uses
-        the same values for its defaults)."""
+        """Settings of the built-in plugins, the one place they are derived from the service's:
+        the service's embedded workers run with them, and ``katopotato worker`` takes them as its
+        defaults (``--setting`` overrides)."""
         model = self.core().asr_model()
         return {
             "core": {"url_allowlist": self.url_allowlist, "asr_model": model},

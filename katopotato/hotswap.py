@@ -95,7 +95,7 @@ from hotpotato.swap import (
 )
 
 from .drain import Drain
-from .errors import one_line
+from .errors import NotOwner, one_line
 from .keys import capture_key, health_key, transcript_stream
 
 log = logging.getLogger("katopotato.hotswap")
@@ -110,10 +110,6 @@ SEEK_AHEAD_S = 0.5  # a recorded source's new instance starts this far ahead of 
 RECENT_S = 8.0  # the old instance keeps this much of its audio, published first when a swap starts
 START_GRACE_S = 5.0  # the old instance waits this much past the new one's own deadline
 VERIFY_WAIT_S = 8.0  # timestamps are checked by the old instance's audio if it overlaps this soon after ours
-
-
-class NotOwner(Exception):
-    """This capture instance no longer owns the session (another one took over)."""
 
 
 # --- the capture state ----------------------------------------------------------------------------

@@ -45,7 +45,7 @@ from couchpotato.records import EndEvent, Event, GapEvent, SessionEvent, Transcr
 from couchpotato.resolve import MODES, Mode
 
 from .db import Database, OutputRow, SegmentRow, SessionRow
-from .errors import KatoPotatoError
+from .errors import AudioNotKept, SessionError, SessionNotFound, UnsupportedOption
 from .events import EventLog, StoredEvent
 from .metrics import Metrics
 from .search import SearchBackend, SegmentDoc
@@ -58,22 +58,6 @@ STATUSES = ACTIVE_STATUSES + TERMINAL_STATUSES
 SILENT_REPORT_S = 5.0  # the core's "silent" is reported once the silence lasts this long
 AUDIO_FLUSH_BYTES = SAMPLE_RATE_HZ * 2  # kept audio is written about once a second
 MAX_CLIP_S = 120.0
-
-
-class SessionError(KatoPotatoError):
-    """A session cannot be started, or does not exist."""
-
-
-class SessionNotFound(SessionError, LookupError):
-    """No session has that id."""
-
-
-class UnsupportedOption(SessionError, ValueError):
-    """An option this service cannot honour (a language the model does not know…)."""
-
-
-class AudioNotKept(SessionError, LookupError):
-    """The session did not keep its audio, or not for that span."""
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The API's handlers, and the operations that declare them (see openapi.py).
 
-Handlers only raise on failure (``ApiError`` or an exception ``errors.from_exception`` knows);
+Handlers only raise on failure (``ApiError`` or an exception ``errors.ERROR_MAP`` maps);
 the error middleware in app.py turns that into the JSON error answer.
 """
 
@@ -23,11 +23,10 @@ from couchpotato.formats import render
 from couchpotato.records import Event, event_from_dict
 from hotpotato.errors import SwapRefused
 
-from ..auth import InvalidScope
 from ..hotswap import request_swap, swap_status
-from ..search import InvalidCursor, InvalidQuery, SearchQuery, parse
+from ..search import SearchQuery, parse
 from ..sessions import AudioKeeper, AudioNotKept, SessionRecord, SessionSpec
-from .errors import BadRequest, Conflict, NotFound, Unavailable, Unprocessable, validation_message
+from .errors import BadRequest, NotFound, Unavailable, Unprocessable, validation_message
 from .http import (
     SSE_KEEPALIVE_S,
     SSE_RETRY_MS,
@@ -221,10 +220,7 @@ async def swap_session(request: web.Request) -> web.StreamResponse:
     body = await parse_body(request, SwapCreate) if request.body_exists else SwapCreate.model_validate({})
     record = await service.store.require(sid)
     _swappable(service, record)
-    try:
-        await request_swap(service, sid, body.reason, trigger="api")
-    except SwapRefused as e:
-        raise Conflict(str(e), code="swap_refused") from e
+    await request_swap(service, sid, body.reason, trigger="api")
     return json_response(SwapStatusOut.model_validate(await swap_status(service, sid)), 202)
 
 
@@ -237,8 +233,7 @@ async def get_swap(request: web.Request) -> web.StreamResponse:
 
 def _swappable(service: Service, record: SessionRecord) -> None:
     if not record.active:
-        ended = f"session {record.id} has ended ({record.status}); there is nothing to swap"
-        raise Conflict(ended, code="swap_refused")
+        raise SwapRefused(f"session {record.id} has ended ({record.status}); there is nothing to swap")
 
 
 async def add_output(request: web.Request) -> web.StreamResponse:
@@ -368,11 +363,7 @@ async def search(request: web.Request) -> web.StreamResponse:
     try:
         query = SearchQuery(parse(p.q), session=p.session, since=_since(p.since), limit=p.limit, cursor=p.cursor)
         page = await service.search.search(query)
-    except InvalidQuery as e:
-        raise BadRequest(str(e), code="invalid_query") from e
-    except InvalidCursor as e:
-        raise BadRequest(str(e), code="invalid_cursor") from e
-    except ConnectionError as e:
+    except ConnectionError as e:  # the search backend's, not the service's
         raise Unavailable(str(e), code="search_unavailable") from e
     titles = await service.store.titles([h.session_id for h in page.hits])
     hits = [
@@ -402,10 +393,7 @@ async def whoami(request: web.Request) -> web.StreamResponse:
 
 async def create_token(request: web.Request) -> web.StreamResponse:
     body = await parse_body(request, TokenCreate)
-    try:
-        token, info = await get_service(request).tokens.create(body.scopes, name=body.name)
-    except InvalidScope as e:
-        raise BadRequest(str(e)) from e
+    token, info = await get_service(request).tokens.create(body.scopes, name=body.name)
     out = TokenOut(
         id=info.id, name=info.name, scopes=list(info.scopes), created_at=info.created_at, revoked_at=None, token=token
     )

@@ -54,9 +54,9 @@ from couchpotato.urlguard import UrlGuard
 from hotpotato.records import is_swap_event
 
 from .blobs import BlobStore
+from .capture import CaptureState
 from .constants import AUDIO_BLOB_PREFIX
 from .errors import Abort, BlobNotFound, BrokerError, JobNotFound, KatoPotatoError, SerializationError
-from .hotswap import CaptureState
 from .jobs import Job, JobStatus
 from .keys import asr_job_key, capture_key, health_key, session_job_key, transcript_stream
 from .metrics import Metrics

@@ -21,11 +21,11 @@ already cut is skipped. A live source resumes at its live edge; the audio of the
 worker dies on its last try is dead-lettered without running again; ``transcription.reap`` (cron,
 every 5 minutes) ends its session instead.
 
-HotPotato (``hotswap.py``) runs inside the capture job: a supervisor judges the capture instance's
+HotPotato (``katopotato.capture``) runs inside the capture job: a supervisor judges the capture instance's
 health every quarter second, and a broken instance, a swap asked for through ``request_swap``, or a
 worker draining for a deploy replace the instance by a new one (another capture job, with
 ``takeover``) with no audio lost or doubled; the swap events go to the transcript stream, which
-``transcript_events`` skips (``hotswap.swap_events`` reads them). A reclaimed capture job resumes a
+``transcript_events`` skips (``api.swaps.swap_events`` reads them). A reclaimed capture job resumes a
 recorded source at its position (seeking) and a live HLS source back in its live window.
 """
 
@@ -67,6 +67,13 @@ from hotpotato.keyed import VersionedValue, Write, update_keyed
 from hotpotato.records import is_swap_event
 
 from .broker import Broker
+from .capture import (
+    CaptureState,
+    CaptureStore,
+    NotOwner,
+    SessionCapture,
+    SwapSettings,
+)
 from .constants import (
     AUDIO_BLOB_PREFIX,
     CAPTURE_MAX_TRIES,
@@ -78,13 +85,6 @@ from .constants import (
 )
 from .drain import current_drain
 from .errors import Abort, BlobNotFound, BrokerError, one_line
-from .hotswap import (
-    CaptureState,
-    CaptureStore,
-    NotOwner,
-    SessionCapture,
-    SwapSettings,
-)
 from .jobs import Job
 from .keys import asr_job_key, session_job_key, session_state_key, swap_job_key, transcript_stream
 from .plugin import JobContext, NoParams, Plugin
@@ -266,7 +266,6 @@ async def update_session(broker: Broker, session_id: str, update: Update) -> lis
     returns to the transcript atomically; ``update`` returns None when nothing changed. Retried
     on conflict (``update`` must be a pure function of the state). The new events' ids."""
 
-
     def change(cur: VersionedValue | None) -> Write | None:
         if cur is None:
             raise Abort(f"session {session_id} has no state (it was never started, or was deleted)")
@@ -346,8 +345,6 @@ def _finish(session_id: str, reason: str | None = None) -> Update:
 # --- the capture job ----------------------------------------------------------------------------
 
 
-
-
 def audio_key(session_id: str, seq: int, epoch: int) -> str:
     """Where a segment's audio goes; the epoch keeps a capture instance that takes over from
     overwriting audio its predecessor cut under the same seq."""
@@ -357,7 +354,7 @@ def audio_key(session_id: str, seq: int, epoch: int) -> str:
 @plugin.job("capture", long_running=True, max_tries=CAPTURE_MAX_TRIES, priority=PRIORITY_LIVE)
 async def capture(ctx: JobContext, p: CaptureParams) -> dict[str, Any]:
     """Capture one session's source, cut it into segments and fan them out to ASR; supervised and
-    swapped by HotPotato (``hotswap.py``). With ``takeover``, the new instance of a swap."""
+    swapped by HotPotato (``katopotato.capture``). With ``takeover``, the new instance of a swap."""
     settings = ctx.settings
     assert isinstance(settings, TranscriptionSettings)
     sid = p.session_id
@@ -656,7 +653,7 @@ async def transcript_events(
         for entry in entries:
             cursor = entry.id
             if is_swap_event(entry.data):
-                continue  # HotPotato's swap events: hotswap.swap_events reads them
+                continue  # HotPotato's swap events: api.swaps.swap_events reads them
             event = event_from_dict(entry.data)
             yield entry.id, event
             if isinstance(event, EndEvent):

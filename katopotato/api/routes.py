@@ -23,7 +23,6 @@ from couchpotato.formats import render
 from couchpotato.records import Event, event_from_dict
 from hotpotato.errors import SwapRefused
 
-from ..hotswap import request_swap, swap_status
 from ..search import SearchQuery, parse
 from ..sessions import AudioKeeper, AudioNotKept, SessionRecord, SessionSpec
 from .errors import BadRequest, NotFound, Unavailable, Unprocessable, validation_message
@@ -70,6 +69,7 @@ from .models import (
 )
 from .openapi import ANY_TOKEN, PUBLIC, Answer, HeaderParam, Operation
 from .service import Service
+from .swaps import request_swap, swap_status
 
 log = logging.getLogger(__name__)
 DEFAULT_CLIP_S = 30.0

@@ -28,7 +28,8 @@ The capture state ``capture:<session>`` (``CaptureState``) is written only by it
 compare-and-set: a capture instance that lost ownership finds out at its next write
 (``NotOwner``) and stops.
 
-For the API (wired by the service): ``request_swap``, ``swap_status``, ``swap_events``.
+The capture state is ``capture.state``; the job's side is ``capture.host``; the API's swap
+helpers are ``katopotato.api.swaps``.
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
-from typing import Any, Literal, Protocol
+from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
@@ -64,7 +65,6 @@ from couchpotato.urlguard import UrlGuard
 from hotpotato import constants as HC
 from hotpotato.align import (
     Alignment,
-    AlignOptions,
     Audio,
     ClockRef,
     align_timestamps,
@@ -75,8 +75,8 @@ from hotpotato.align import (
 from hotpotato.backfill import backfill_seconds, parse_live_window
 from hotpotato.cutover import CutoverPlanner, Gate, QuietTracker, sample_of
 from hotpotato.errors import AlignmentError, SwapError, SwapRefused
-from hotpotato.records import SwapEvent, SwapState, is_swap_event
-from hotpotato.supervisor import HealthProbe, Supervisor, SupervisorOptions, Verdict
+from hotpotato.records import SwapEvent, SwapState
+from hotpotato.supervisor import HealthProbe, Supervisor, Verdict
 from hotpotato.swap import (
     ReferencePublisher,
     ReferenceReader,
@@ -91,14 +91,15 @@ from hotpotato.swap import (
     new_instance_turn,
     new_swap_id,
     reference_stream,
-    request,
 )
 
-from .drain import Drain
-from .errors import NotOwner, one_line
-from .keys import capture_key, health_key, transcript_stream
+from ..drain import Drain
+from ..errors import NotOwner, one_line
+from ..keys import capture_key, health_key, transcript_stream
+from .host import Host, Outcome, SwapSettings
+from .state import CaptureState, CaptureStore
 
-log = logging.getLogger("katopotato.hotswap")
+log = logging.getLogger("katopotato.capture")
 
 PROGRESS_INTERVAL_S = 2.0
 HEALTH_TTL_S = 3600.0
@@ -110,161 +111,6 @@ SEEK_AHEAD_S = 0.5  # a recorded source's new instance starts this far ahead of 
 RECENT_S = 8.0  # the old instance keeps this much of its audio, published first when a swap starts
 START_GRACE_S = 5.0  # the old instance waits this much past the new one's own deadline
 VERIFY_WAIT_S = 8.0  # timestamps are checked by the old instance's audio if it overlaps this soon after ours
-
-
-# --- the capture state ----------------------------------------------------------------------------
-
-
-@dataclass
-class CaptureState:
-    """Where a session's capture is (``capture:<id>``): what a worker taking it over needs.
-
-    Attributes:
-        next_seq: the next seq to cut.
-        resume_sample: session sample up to which audio has been cut into segments.
-        resume_wall: when the audio at ``resume_sample`` arrived (how far back an HLS backfill goes).
-        media_epoch: Unix time of session media t=0.
-        epoch: capture instance generation (each takeover or swap adds one).
-        announced: the ``session`` event was appended.
-        source_done: the source ended; only the end of the session is left.
-        owner: the capture job that owns the session.
-        clock: the source's stream time on the session's clock (``ClockRef``), when it has one.
-        handover: ``{swap, cut, next_seq}``: the owner stopped emitting at ``cut`` for that swap.
-        source_kind: what kind of source it is (file, hls, browser…).
-    """
-
-    next_seq: int = 0
-    resume_sample: int = 0
-    media_epoch: float | None = None
-    epoch: int = 0
-    announced: bool = False
-    source_done: bool = False
-    resume_wall: float | None = None
-    owner: str = ""
-    clock: dict[str, Any] | None = None
-    handover: dict[str, Any] | None = None
-    source_kind: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "next_seq": self.next_seq,
-            "resume_sample": self.resume_sample,
-            "media_epoch": self.media_epoch,
-            "epoch": self.epoch,
-            "announced": self.announced,
-            "source_done": self.source_done,
-            "resume_wall": self.resume_wall,
-            "owner": self.owner,
-            "clock": self.clock,
-            "handover": self.handover,
-            "source_kind": self.source_kind,
-            "updated_at": time.time(),
-        }
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> CaptureState:
-        return cls(
-            int(d["next_seq"]),
-            int(d["resume_sample"]),
-            d.get("media_epoch"),
-            int(d.get("epoch", 0)),
-            bool(d.get("announced", False)),
-            bool(d.get("source_done", False)),
-            d.get("resume_wall"),
-            str(d.get("owner", "")),
-            d.get("clock"),
-            d.get("handover"),
-            str(d.get("source_kind", "")),
-        )
-
-
-class CaptureStore:
-    """The capture state, written by its owner only, with compare-and-set."""
-
-    def __init__(self, broker: SwapBroker, session_id: str) -> None:
-        self.broker = broker
-        self.session_id = session_id
-        self.key = capture_key(session_id)
-        self.version = 0
-        self.state = CaptureState()
-
-    async def load(self) -> CaptureState:
-        cur = await self.broker.kv_get(self.key)
-        if cur is not None:
-            self.state, self.version = CaptureState.from_dict(cur.value), cur.version
-        return self.state
-
-    async def save(self, *, entries: list[dict[str, Any]] | None = None) -> None:
-        """Write the state; ``NotOwner`` if another instance wrote it since we last did."""
-        ids = await self.broker.kv_cas(
-            self.key,
-            self.version,
-            self.state.to_dict(),
-            append_to=transcript_stream(self.session_id) if entries else None,
-            entries=entries or (),
-        )
-        if ids is None:
-            raise NotOwner(f"session {self.session_id} is being captured by another instance")
-        self.version += 1
-
-
-# --- what the job provides ------------------------------------------------------------------------
-
-
-class Host(Protocol):
-    """What the capture job does for the runtime."""
-
-    job_id: str
-    worker: str
-
-    async def emit(self, seg: AudioSegment) -> None:
-        """Store the segment's audio and enqueue its transcription."""
-        ...
-
-    async def start_successor(self, swap_id: str) -> str:
-        """Enqueue the new capture instance of a swap; its job id."""
-        ...
-
-    async def cancel_job(self, job_id: str) -> None: ...
-
-    async def progress(self, audio_s: float, message: str) -> None: ...
-
-
-@dataclass(frozen=True)
-class SwapSettings:
-    """Supervision and swap knobs of the capture job (from the transcription plugin's settings).
-
-    Attributes:
-        supervise: act on a broken capture (else only report health).
-        supervisor: the supervisor's thresholds.
-        align: how alignment is searched and trusted.
-        start_timeout_s: swap_started → the new instance aligned.
-        cutover_timeout_s: aligned → a low-energy cut.
-        commit_timeout_s: cut → the new instance's commit.
-        overlap_s: audio the new instance captures before it tries to align.
-    """
-
-    supervise: bool = True
-    supervisor: SupervisorOptions = field(default_factory=SupervisorOptions)
-    align: AlignOptions = field(default_factory=AlignOptions)
-    start_timeout_s: float = HC.SWAP_START_TIMEOUT_S
-    cutover_timeout_s: float = HC.CUTOVER_TIMEOUT_S
-    commit_timeout_s: float = HC.COMMIT_TIMEOUT_S
-    overlap_s: float = HC.OVERLAP_S
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """How a capture instance's run ended.
-
-    ``ended``: the source ended (``error`` when it failed); ``handed_over``: another instance owns
-    the session now; ``stale``: a new instance whose swap was over before it could take part;
-    ``failed``: a new instance whose swap failed (the old one carries on).
-    """
-
-    kind: Literal["ended", "handed_over", "stale", "failed"]
-    error: str = ""
-    swap_id: str = ""
 
 
 def _instance_failure(e: BaseException) -> bool:
@@ -1240,98 +1086,4 @@ def _contiguous(buffer: list[PcmChunk]) -> Audio:
     return Audio(run[0].start_sample, np.concatenate([c.samples for c in run]))
 
 
-# --- for the API: request, status, events ----------------------------------------------------------
-
-
-class _HasBroker(Protocol):
-    @property
-    def broker(self) -> Any: ...
-
-
-def _broker_of(target: SwapBroker | _HasBroker) -> SwapBroker:
-    inner = getattr(target, "broker", None)
-    return inner if inner is not None else target  # type: ignore[return-value]
-
-
-async def request_swap(
-    target: SwapBroker | _HasBroker, session_id: str, reason: str = "requested through the API", *, trigger: str = "api"
-) -> SwapState:
-    """Ask the session's capture instance to swap to a new one (``POST /v1/sessions/{id}/swap``).
-
-    Returns the swap, ``requested``; the capture instance accepts it within a fraction of a second
-    (``swap_started``), and ``swap_status`` / the session's events tell the outcome. Raises
-    ``SwapRefused`` when the session is not capturing, or a swap is already in progress."""
-    broker = _broker_of(target)
-    cur = await broker.kv_get(capture_key(session_id))
-    if cur is None:
-        raise SwapRefused(f"session {session_id} is not being captured (unknown, or not started yet)")
-    st = CaptureState.from_dict(cur.value)
-    if st.source_done:
-        raise SwapRefused(f"session {session_id}: its source has ended; there is nothing left to swap")
-    if not st.announced:
-        raise SwapRefused(f"session {session_id} is still starting (no audio yet); try again in a moment")
-    swap = await SwapStore(broker, session_id, transcript_stream(session_id)).update(
-        request(session_id, trigger, reason, time.time())
-    )
-    assert swap is not None
-    return swap
-
-
-async def swap_status(target: SwapBroker | _HasBroker, session_id: str) -> dict[str, Any]:
-    """The session's current (or last) swap, recent ones, its capture instance's latest health and
-    supervisor verdict, and where its capture is (``GET /v1/sessions/{id}/swap`` and the console)."""
-    broker = _broker_of(target)
-    record, _ = await SwapStore(broker, session_id, transcript_stream(session_id)).load()
-    cap = await broker.kv_get(capture_key(session_id))
-    health = await broker.kv_get(health_key(session_id))
-    capture: dict[str, Any] | None = None
-    if cap is not None:
-        st = CaptureState.from_dict(cap.value)
-        capture = {
-            "epoch": st.epoch,
-            "owner": st.owner,
-            "next_seq": st.next_seq,
-            "media_s": round(st.resume_sample / SAMPLE_RATE_HZ, 3),
-            "source_kind": st.source_kind,
-            "source_done": st.source_done,
-            "cut_pending": st.handover is not None,
-        }
-    return {
-        "session_id": session_id,
-        "swap": record.current.to_dict() if record.current else None,
-        "history": list(record.history),
-        "health": dict(health.value) if health is not None else None,
-        "capture": capture,
-    }
-
-
-async def swap_events(
-    target: SwapBroker | _HasBroker, session_id: str, *, after: str = "0"
-) -> list[tuple[str, SwapEvent]]:
-    """The session's swap events so far (``swap_started``/``swap_completed``/``swap_failed``), with
-    their stream ids."""
-    broker = _broker_of(target)
-    out: list[tuple[str, SwapEvent]] = []
-    cursor = after or "0"
-    while True:
-        entries = await broker.read(transcript_stream(session_id), cursor, count=1000)
-        if not entries:
-            return out
-        for e in entries:
-            cursor = e.id
-            if is_swap_event(e.data):
-                out.append((e.id, SwapEvent.from_dict(e.data)))
-
-
-__all__ = [
-    "CaptureState",
-    "CaptureStore",
-    "Host",
-    "NotOwner",
-    "Outcome",
-    "SessionCapture",
-    "SwapSettings",
-    "request_swap",
-    "swap_events",
-    "swap_status",
-]
+__all__ = ["SessionCapture"]

@@ -9,9 +9,7 @@ from typing import Literal, Protocol
 
 from couchpotato.segmenter import AudioSegment
 from hotpotato import constants as HC
-from hotpotato.align import (
-    AlignOptions,
-)
+from hotpotato.align import AlignOptions
 from hotpotato.supervisor import SupervisorOptions
 
 # --- what the job provides ------------------------------------------------------------------------

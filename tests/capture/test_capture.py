@@ -113,6 +113,7 @@ async def test_the_owner_cuts_a_recorded_file_into_segments(
     try:
         outcome = await runtime.own()
         probe = runtime.probe(time.monotonic())
+        await runtime._publish_health(probe, runtime.supervisor.observe(probe))
     finally:
         await runtime.close()
     assert outcome.kind == "ended" and not outcome.error
@@ -126,8 +127,9 @@ async def test_the_owner_cuts_a_recorded_file_into_segments(
     # the supervision published what it saw, and the API helpers read the state the run left
     status = await swap_status(broker, SID)
     assert status["capture"]["next_seq"] == len(seqs) and status["swap"] is None
-    assert status["health"] is None or "probe" in status["health"]
-    assert (await broker.kv_get(health_key(SID))) is None or status["health"] is not None
+    health = await broker.kv_get(health_key(SID))
+    assert health is not None and status["health"] == health.value
+    assert health.value["instance"] == host.job_id and health.value["probe"]["bytes_total"] == probe.bytes_total
 
 
 # --- the API's swap helpers -----------------------------------------------------------------------

@@ -14,7 +14,8 @@ Keyed state (``kv_get``/``kv_cas``) and streams of a session:
 
 Idempotency keys of the jobs a session enqueues (a retried enqueue returns the same job):
 ``session:<session>`` (its capture job), ``asr:<session>:<seq>`` (a segment's ASR job),
-``swap:<session>:<swap>`` (the new capture instance of a swap). Job records, queues and results
+``swap:<session>:<swap>`` (the new capture instance of a swap), and ``cron:<schedule>:<tick>`` (the
+job a cron tick fires, once across all schedulers). Job records, queues and results
 are the broker's own (``katopotato.broker``).
 """
 
@@ -65,10 +66,17 @@ def swap_job_key(session_id: str, swap_id: str) -> str:
     return f"swap:{session_id}:{swap_id}"
 
 
+def cron_job_key(schedule: str, tick: float) -> str:
+    """The idempotency key a cron tick's job is enqueued under (one job per tick, however many
+    schedulers fire it)."""
+    return f"cron:{schedule}:{tick:.0f}"
+
+
 __all__ = [
     "OUTPUTS_LEASE_PREFIX",
     "asr_job_key",
     "capture_key",
+    "cron_job_key",
     "health_key",
     "outputs_lease_key",
     "reference_stream",

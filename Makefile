@@ -4,15 +4,16 @@ VENV  := .venv
 PY    := $(VENV)/bin/python
 PIP   := $(VENV)/bin/pip
 SYSTEM_PACKAGES := ffmpeg espeak-ng flite xvfb pulseaudio chromium
-# only the tests need these: GStreamer's RTSP server, the RTSP source the tests read (FFmpeg cannot serve RTSP)
-TEST_SYSTEM_PACKAGES := python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good
+# only the tests need these: GStreamer's RTSP server, the RTSP source the tests read (FFmpeg cannot serve RTSP);
+# libatomic1 for Playwright's bundled node (its other libraries, libc6, libgcc-s1, libstdc++6, come with apt itself)
+TEST_SYSTEM_PACKAGES := python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good libatomic1
 SOURCE ?=
 ARGS ?=
 # pytest processes for the tests not marked browser: most wait on media played at 1x, so two share
 # 2 cores well; the browser tests then run alone (see tests/conftest.py)
 TEST_WORKERS ?= 2
 
-.PHONY: install system-packages test-system-packages test lint typecheck layers unit e2e contract bench run clean
+.PHONY: install system-packages test-system-packages check-system test lint typecheck layers unit e2e contract bench run clean
 
 install: system-packages $(VENV)/.installed
 
@@ -28,6 +29,10 @@ system-packages test-system-packages:
 	    [ "$@" = test-system-packages ] || exit 1; \
 	  fi; \
 	fi
+
+# every program the tests run starts: a missing shared library is one line naming its package
+check-system: install test-system-packages
+	@$(PY) scripts/check_system.py
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -52,7 +57,7 @@ unit: install
 e2e: install
 	$(VENV)/bin/pytest -q tests/e2e
 
-test: install test-system-packages lint typecheck layers
+test: install test-system-packages check-system lint typecheck layers
 	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) -m "not browser" --durations=10
 	$(VENV)/bin/pytest -q -m browser --durations=5
 

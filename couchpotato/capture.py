@@ -42,7 +42,7 @@ from .decoder import PcmChunk, PcmDecoder
 from .egress import EgressProxy
 from .health import NO_AUDIO_TIMEOUT_S, HealthMonitor, HealthSample
 from .pipeline import Pipeline, PipelineOptions, SourceInfo
-from .records import Event
+from .records import LiveEvent
 from .resolve import Mode, resolve_source
 from .source import MediaSource
 from .urlguard import UrlGuard
@@ -262,7 +262,7 @@ async def capture_events(
     options: PipelineOptions | None = None,
     *,
     pipeline: Pipeline | None = None,
-) -> AsyncGenerator[Event, None]:
+) -> AsyncGenerator[LiveEvent, None]:
     """Transcript events for ``spec``; raises a SourceError if capture cannot even start."""
     pipeline = pipeline or Pipeline(engine, options)
     async with Capture(spec, guard, capture) as cap:

@@ -26,7 +26,7 @@ from .errors import ConfigError, CouchPotatoError
 from .formats import FORMATS, Writer
 from .health import NO_AUDIO_TIMEOUT_S, HealthSample
 from .pipeline import Pipeline, PipelineOptions
-from .records import EndEvent, SessionEvent
+from .records import EndEvent, PartialEvent, SessionEvent
 from .resolve import MODES
 from .segmenter import LATENCY_PROFILES, SegmenterOptions
 from .settings import CoreSettings
@@ -79,6 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="balanced",
         help="balanced: cut in pauses, up to 9 s (default); low: cut at most every 4 s, words arrive "
         "sooner at about one point more word errors",
+    )
+    t.add_argument(
+        "--partials",
+        action="store_true",
+        help="interim text of the words being heard, replaced by the final text when their segment "
+        "commits: 'partial' events in jsonl; on a terminal the text format rewrites the line in place "
+        "(nothing extra when piped, nor in srt/vtt)",
     )
     t.add_argument(
         "--stall-timeout",
@@ -175,6 +182,7 @@ async def _transcribe(args: argparse.Namespace, out: TextIO) -> int:
         asr_workers=args.asr_workers,
         segmenter=SegmenterOptions.for_latency(args.latency),
         corrections=corrections,
+        partials=args.partials,
     )
     capture = CaptureOptions(
         realtime=args.realtime,
@@ -188,7 +196,9 @@ async def _transcribe(args: argparse.Namespace, out: TextIO) -> int:
 
     pipeline = Pipeline(engine, options)
     writer = Writer(args.format)
-    status = _Status(enabled=not args.quiet and sys.stderr.isatty(), source=args.source)
+    # partials of the text format: the line being heard, rewritten in place (grey) on a terminal
+    live_line = args.partials and args.format == "text" and out.isatty()
+    status = _Status(enabled=not args.quiet and sys.stderr.isatty() and not live_line, source=args.source)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     with contextlib.suppress(NotImplementedError):
@@ -208,9 +218,12 @@ async def _transcribe(args: argparse.Namespace, out: TextIO) -> int:
             if isinstance(event, EndEvent):
                 end = event
             text = writer.write(event)
-            if text:
+            if live_line and isinstance(event, PartialEvent):
+                out.write(f"\r\x1b[2K\x1b[90m{event.text}\x1b[0m")
+                out.flush()
+            elif text:
                 status.clear()
-                out.write(text)
+                out.write(("\r\x1b[2K" if live_line else "") + text)
                 out.flush()
             status.update(pipeline)
             if stop.is_set():

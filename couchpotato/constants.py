@@ -36,13 +36,27 @@ FALLBACK_BEAM_SIZE = 5
 SAMPLING_TEMPERATURES = (0.2, 0.4, 0.6, 0.8, 1.0)
 DOUBTFUL_LOG_PROB = -1.0  # average log-probability of a decoded span below this: decode it again
 DOUBTFUL_COMPRESSION_RATIO = 2.4  # gzip ratio of its text above this (repetition): decode it again
+# Coverage: a decode must put words on all the speech of its audio. Where it did not (a word stretched
+# over speech the decoder skipped, speech after the last word or between two words, as when Whisper's
+# no-speech rule rejects a window the VAD called speech), that span is decoded again.
+LONG_WORD_S = 1.0  # a word this long that is mostly speech covers words the decoder skipped
+UNHEARD_SPEECH_S = 0.4  # this much speech (VAD) with no word on it is decoded again
+REDECODE_CONTEXT_S = 1.0  # audio before a span decoded again, as a lead-in (with the text so far as prompt)
+REDECODE_PROMPT_CHARS = 200  # the end of the text so far given as the prompt of a span decoded again
 ASR_RETRIES = 1  # a segment whose transcription fails is retried this many times, then gapped
+
+# Interim text (partials.py): the open segment is drafted at most this often, once it has grown this much
+PARTIAL_INTERVAL_S = 0.75
+MIN_DRAFT_GROWTH_S = 0.3
 
 # Resequencer
 GAP_TIMEOUT_S = 120.0  # a missing seq that holds later results back this long becomes a gap
 BOUNDARY_DUPLICATE_S = 0.8  # words heard again after a cut end this close to where they were committed
 SKIPPED_SLACK_S = 0.1  # timing slack when words one decode skipped are taken from the other
 TAIL_WORDS = 8  # committed words the resequencer remembers to align the next segment's words at the cut
+LEAD_REPEAT_S = 2.0  # a word this close to a committed word spelt alike repeats it
+PULLED_WORD_S = 0.6  # a segment's first word this long, ending in its owned span, was pulled to the start
+MIN_PIECE_LETTERS = 4  # a lead-in word this long that ends or starts a committed word is a piece of it
 BOUNDARY_SIMILARITY = 0.75  # spelling similarity (difflib ratio) from which two words are "the same"
 
 # Capture robustness

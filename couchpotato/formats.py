@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal
 
-from .records import Event, GapEvent, TranscriptEvent, Word, dumps
+from .records import Event, GapEvent, LiveEvent, PartialEvent, TranscriptEvent, Word, dumps
 
 Format = Literal["text", "jsonl", "srt", "vtt"]
 FORMATS: tuple[Format, ...] = ("text", "jsonl", "srt", "vtt")
@@ -76,9 +76,13 @@ class Writer:
     def header(self) -> str:
         return "WEBVTT\n\n" if self.fmt == "vtt" else ""
 
-    def write(self, event: Event) -> str:
+    def write(self, event: LiveEvent) -> str:
+        """The text ``event`` adds to the output; a partial only in jsonl (the other formats hold
+        final text; the CLI shows partials on a terminal itself)."""
         if self.fmt == "jsonl":
             return dumps(event) + "\n"
+        if isinstance(event, PartialEvent):
+            return ""
         if isinstance(event, TranscriptEvent):
             if self.fmt == "text":
                 return event.text + "\n" if event.text else ""

@@ -20,15 +20,16 @@ import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .asr import AsrEngine, AsrOptions
-from .constants import ASR_RETRIES, DEFAULT_ASR_WORKERS, SAMPLE_RATE_HZ
+from .constants import ASR_RETRIES, DEFAULT_ASR_WORKERS, MIN_DRAFT_GROWTH_S, PARTIAL_INTERVAL_S, SAMPLE_RATE_HZ
 from .corrections import Corrections
 from .decoder import PcmChunk
 from .errors import AsrError, CouchPotatoError
-from .records import EndEvent, Event, SegmentFailure, SegmentResult, SessionEvent, Word
+from .partials import Drafts
+from .records import EndEvent, LiveEvent, SegmentFailure, SegmentResult, SessionEvent
 from .resequencer import Resequencer
 from .segmenter import AudioSegment, Segmenter, SegmenterOptions
 
@@ -45,6 +46,8 @@ class PipelineOptions:
         asr_workers: segments transcribed at once.
         segmenter: how audio is cut.
         corrections: regex fixes applied at commit.
+        partials: publish interim text (``PartialEvent``) of the segment still being heard.
+        partial_interval_s: how often the open segment is drafted, at most.
     """
 
     session_id: str = ""
@@ -52,6 +55,8 @@ class PipelineOptions:
     asr_workers: int = DEFAULT_ASR_WORKERS
     segmenter: SegmenterOptions = field(default_factory=SegmenterOptions)
     corrections: Corrections = field(default_factory=Corrections)
+    partials: bool = False
+    partial_interval_s: float = PARTIAL_INTERVAL_S
 
 
 @dataclass
@@ -62,6 +67,8 @@ class PipelineStats:
     segments: int = 0
     committed: int = 0
     gaps: int = 0
+    partials: int = 0
+    drafts_skipped: int = 0
     asr_s: float = 0.0
     started_at: float = field(default_factory=time.time)
     finished_at: float | None = None
@@ -88,10 +95,11 @@ class Pipeline:
 
     async def events(
         self, pcm: AsyncIterable[PcmChunk], source: SourceInfo | None = None
-    ) -> AsyncGenerator[Event, None]:
+    ) -> AsyncGenerator[LiveEvent, None]:
+        """The session's events; ``PartialEvent``s among them only with ``options.partials``."""
         source = source or SourceInfo()
         opts = self.options
-        out: asyncio.Queue[Event | BaseException | None] = asyncio.Queue()
+        out: asyncio.Queue[LiveEvent | BaseException | None] = asyncio.Queue()
         segmenter = Segmenter(self.session_id, opts.segmenter)
         reseq = Resequencer(self.session_id, corrections=opts.corrections)
         workers = max(1, opts.asr_workers)
@@ -100,13 +108,50 @@ class Pipeline:
         in_flight = asyncio.Semaphore(workers + 1)
         tasks: set[asyncio.Task[None]] = set()
         loop = asyncio.get_running_loop()
+        drafts = Drafts(self.session_id)
+        draft_options = replace(opts.asr, draft=True)
+        finals_running = 0
+        draft_task: asyncio.Task[None] | None = None
+        last_draft = (0.0, 0.0)  # (monotonic time, audio end) of the last draft started
 
         def publish(outcome: SegmentResult | SegmentFailure) -> None:
             for ev in reseq.offer(outcome, time.time()):
                 self._count(ev)
                 out.put_nowait(ev)
 
+        async def draft(seg: AudioSegment) -> None:
+            try:
+                words = await loop.run_in_executor(asr_pool, self.engine.transcribe, seg.samples, draft_options)
+            except AsrError as e:
+                log.debug("draft of seq %d failed: %s", seg.segment.seq, e)
+                return
+            offset = seg.segment.start
+            ev = drafts.update(seg.segment, [w.shifted(offset) for w in words], reseq.next_seq, time.time())
+            if ev is not None:
+                self.stats.partials += 1
+                out.put_nowait(ev)
+
+        async def maybe_draft() -> None:
+            """Draft the open segment if it is time, skipping the round while a draft or a final
+            decode runs: finals keep their latency, partials thin out under load."""
+            nonlocal draft_task, last_draft
+            now = time.monotonic()
+            if now - last_draft[0] < opts.partial_interval_s:
+                return
+            if finals_running or (draft_task is not None and not draft_task.done()):
+                self.stats.drafts_skipped += 1
+                return
+            seg = await loop.run_in_executor(vad_pool, segmenter.open_audio)
+            if seg is None or seg.segment.end - last_draft[1] < MIN_DRAFT_GROWTH_S:
+                return
+            last_draft = (now, seg.segment.end)
+            draft_task = asyncio.create_task(draft(seg))
+            tasks.add(draft_task)
+            draft_task.add_done_callback(tasks.discard)
+
         async def transcribe(seg: AudioSegment) -> None:
+            nonlocal finals_running
+            finals_running += 1
             try:
                 outcome: SegmentResult | SegmentFailure
                 for attempt in range(ASR_RETRIES + 1):
@@ -122,12 +167,13 @@ class Pipeline:
                     offset = seg.segment.start
                     outcome = SegmentResult(
                         seg.segment,
-                        tuple(Word(w.start + offset, w.end + offset, w.word, w.probability) for w in words),
+                        tuple(w.shifted(offset) for w in words),
                         self.engine.name,
                     )
                     break
                 publish(outcome)
             finally:
+                finals_running -= 1
                 in_flight.release()
 
         async def dispatch(segments: list[AudioSegment]) -> None:
@@ -149,6 +195,8 @@ class Pipeline:
                         announced = True
                     self.stats.audio_s = chunk.end_sample / SAMPLE_RATE_HZ
                     await dispatch(await loop.run_in_executor(vad_pool, segmenter.push, chunk))
+                    if opts.partials:
+                        await maybe_draft()
                 await dispatch(await loop.run_in_executor(vad_pool, segmenter.flush))
             except CouchPotatoError as e:
                 error = e

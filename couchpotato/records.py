@@ -34,9 +34,9 @@ class Word:
     def centre(self) -> float:
         return (self.start + self.end) / 2
 
-    def shifted(self, offset_s: float) -> Word:
-        """This word ``offset_s`` later on the media clock (an ASR engine's times are the segment's)."""
-        return Word(self.start + offset_s, self.end + offset_s, self.word, self.probability)
+    def shifted(self, offset: float) -> Word:
+        """The same word ``offset`` seconds later (segment time to media time)."""
+        return Word(self.start + offset, self.end + offset, self.word, self.probability)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -216,6 +216,58 @@ class TranscriptEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class PartialEvent:
+    """Provisional words of a segment still being heard, decoded from its audio so far.
+
+    ``seq`` is the segment they will be committed under; the ``segment`` event of that seq replaces
+    every partial of it for good. ``revision`` grows with each partial of a seq; the first
+    ``stable`` words are those two successive decodes agreed on (they rarely change). Partials are
+    live-only: never in a durable transcript, a sink, search, or an export.
+    """
+
+    session_id: str
+    seq: int
+    start: float
+    end: float
+    text: str
+    words: tuple[Word, ...]
+    emitted_at: float
+    revision: int
+    stable: int = 0
+    type: Literal["partial"] = "partial"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "seq": self.seq,
+            "start": round(self.start, 3),
+            "end": round(self.end, 3),
+            "text": self.text,
+            "words": [w.to_dict() for w in self.words],
+            "emitted_at": round(self.emitted_at, 3),
+            "revision": self.revision,
+            "stable": self.stable,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PartialEvent:
+        try:
+            return cls(
+                str(d.get("session_id", "")),
+                int(d["seq"]),
+                float(d["start"]),
+                float(d["end"]),
+                str(d["text"]),
+                tuple(Word.from_dict(w) for w in d["words"]),
+                float(d["emitted_at"]),
+                int(d["revision"]),
+                int(d.get("stable", 0)),
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise SerializationError(f"malformed 'partial' event: {e}") from e
+
+
+@dataclass(frozen=True, slots=True)
 class GapEvent:
     """A seq whose transcription failed for good: marked, never silently skipped."""
 
@@ -254,6 +306,7 @@ class EndEvent:
 
 
 Event = SessionEvent | TranscriptEvent | GapEvent | EndEvent
+LiveEvent = Event | PartialEvent  # what a live view shows; durable outputs take ``Event`` only
 CommitEvent = TranscriptEvent | GapEvent
 
 
@@ -325,6 +378,8 @@ __all__ = [
     "EndEvent",
     "Event",
     "GapEvent",
+    "LiveEvent",
+    "PartialEvent",
     "Segment",
     "SegmentFailure",
     "SegmentResult",

@@ -243,23 +243,16 @@ class Segmenter:
         return seg
 
     def _emit(self, s: int, c: int | None, *, forced: bool, end_sample: int | None) -> AudioSegment | None:
-        o = self.options
         n = len(self._probs)
         c_w = n if c is None else c
         a0 = s - max(self._half_ov_w if self._prev_forced else 0, self._ctx_w)
         a1 = min(n, c_w + self._half_ov_w) if forced else c_w
         a0 = max(a0, 0)
-        probs = np.asarray(self._probs[a0:a1], dtype=np.float32)
-        speech = np.flatnonzero(probs >= o.speech_threshold) + a0
-        owned = speech[speech >= s]
-        if not len(owned):
+        span = self._speech_span(s, a0, a1)
+        if span is None:
             return None  # no speech in the span this segment owns
-        # Lead-in context: the speech just before this segment's first word, but never across a
-        # pause longer than the context itself (silence tells the decoder nothing).
-        lead = speech[(speech >= int(owned[0]) - self._ctx_w) & (speech < int(owned[0]))]
-        first = int(lead[0]) if len(lead) else int(owned[0])
-        t0 = max(a0, first - self._pad_w)
-        t1 = min(a1, int(speech[-1]) + 1 + self._pad_w)
+        t0, last = span
+        t1 = min(a1, last + 1 + self._pad_w)
         start_sample = self._sample(t0)
         stop_sample = self._sample(t1)
         keep_end_sample = self._sample(c_w)
@@ -280,6 +273,46 @@ class Segmenter:
             epoch=self.epoch,
         )
         self.next_seq += 1
+        return AudioSegment(segment, samples.copy())
+
+    def _speech_span(self, s: int, a0: int, a1: int) -> tuple[int, int] | None:
+        """Where the audio of a segment owning windows from ``s`` starts (its lead-in included,
+        padded) and its last speech window, looking at windows ``a0``–``a1``; None without speech
+        in the owned part."""
+        probs = np.asarray(self._probs[a0:a1], dtype=np.float32)
+        speech = np.flatnonzero(probs >= self.options.speech_threshold) + a0
+        owned = speech[speech >= s]
+        if not len(owned):
+            return None
+        # Lead-in context: the speech just before this segment's first word, but never across a
+        # pause longer than the context itself (silence tells the decoder nothing).
+        lead = speech[(speech >= int(owned[0]) - self._ctx_w) & (speech < int(owned[0]))]
+        first = int(lead[0]) if len(lead) else int(owned[0])
+        return max(a0, first - self._pad_w), int(speech[-1])
+
+    def open_audio(self) -> AudioSegment | None:
+        """The open segment's audio so far, lead-in included, under the seq it will be committed
+        with (its ``keep_end``/``end``: the audio heard so far); None before it holds speech. For
+        interim decodes: nothing changes, the segment may still be cut anywhere."""
+        n = len(self._probs)
+        s = self._seg_w
+        a0 = max(0, s - max(self._half_ov_w if self._prev_forced else 0, self._ctx_w))
+        span = self._speech_span(s, a0, n)
+        if span is None:
+            return None
+        start_sample = self._sample(span[0])
+        stop_sample = self._sample(n)
+        samples = self._buf[max(0, start_sample - self._buf_start) : max(0, stop_sample - self._buf_start)]
+        sr = C.SAMPLE_RATE_HZ
+        segment = Segment(
+            session_id=self.session_id,
+            seq=self.next_seq,
+            start=start_sample / sr,
+            end=stop_sample / sr,
+            keep_start=self._sample(s) / sr,
+            keep_end=stop_sample / sr,
+            epoch=self.epoch,
+        )
         return AudioSegment(segment, samples.copy())
 
     def _sample(self, window: int) -> int:

@@ -19,11 +19,14 @@ class AsrOptions:
         language: spoken language (ISO code); the ``.en`` models only know English.
         vocabulary: names and terms the decoder should prefer (hotwords).
         beam_size: 1 is greedy decoding, the fastest on CPU.
+        draft: a provisional decode (interim text of audio still arriving): one greedy pass, no
+            fallbacks and no coverage check, as cheap as a decode can be.
     """
 
     language: str = DEFAULT_LANGUAGE
     vocabulary: tuple[str, ...] = field(default_factory=tuple)
     beam_size: int = 1
+    draft: bool = False
 
 
 @runtime_checkable

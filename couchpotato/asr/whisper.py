@@ -20,7 +20,9 @@ sampling ladder.
 from __future__ import annotations
 
 import functools
+import logging
 import os
+import re
 import threading
 from collections import Counter
 from dataclasses import dataclass
@@ -35,13 +37,22 @@ from ..constants import (
     DOUBTFUL_LOG_PROB,
     ENCODER_TAIL_S,
     FALLBACK_BEAM_SIZE,
+    LONG_WORD_S,
     MIN_ENCODER_WINDOW_S,
+    REDECODE_CONTEXT_S,
+    REDECODE_PROMPT_CHARS,
     SAMPLE_RATE_HZ,
     SAMPLING_TEMPERATURES,
+    UNHEARD_SPEECH_S,
+    VAD_SPEECH_THRESHOLD,
+    VAD_WINDOW_SAMPLES,
 )
 from ..errors import AsrError
-from ..records import Word
+from ..records import Word, join_words
+from ..vad import StreamingVad
 from .base import AsrOptions
+
+log = logging.getLogger(__name__)
 
 FRAMES_PER_S = 100  # Whisper's mel frames
 FULL_WINDOW_FRAMES = 3000
@@ -50,6 +61,8 @@ COLLAPSE_WORD_S = 0.02
 COLLAPSE_MIN_WORDS = 3
 TAIL_WORD_WINDOW_S = 0.2
 TAIL_WORD_S = 0.12
+VAD_WINDOW_S = VAD_WINDOW_SAMPLES / SAMPLE_RATE_HZ
+SPLICE_SLACK_S = 0.05
 _window = threading.local()
 _patch_lock = threading.Lock()
 
@@ -143,24 +156,52 @@ class FasterWhisperEngine:
     def transcribe(self, samples: np.ndarray, options: AsrOptions) -> list[Word]:
         if not len(samples):
             return []
+        if options.draft:
+            frames = encoder_frames(len(samples)) if self.short_window else None
+            return self._decode(samples, options, frames, beam_size=1).words
+        words = self._decode_best(samples, options)
+        return self._cover(samples, options, words)
+
+    def _decode_best(self, samples: np.ndarray, options: AsrOptions, prompt: str | None = None) -> list[Word]:
+        """Greedy decoding, then a wider beam for a doubtful decode, and only then sampling."""
         duration = len(samples) / SAMPLE_RATE_HZ
         frames = encoder_frames(len(samples)) if self.short_window else None
         greedy = options.beam_size
-        decoded = self._decode(samples, options, frames, beam_size=greedy)
+        decoded = self._decode(samples, options, frames, beam_size=greedy, prompt=prompt)
         if frames is not None and collapsed(decoded.words, duration):
             # The decoder filled the padded tail by repeating itself: decode again in a full window.
             self.retries["full_window"] += 1
             frames = None
-            decoded = self._decode(samples, options, frames, beam_size=greedy)
+            decoded = self._decode(samples, options, frames, beam_size=greedy, prompt=prompt)
         if decoded.doubtful and greedy < FALLBACK_BEAM_SIZE:
             self.retries["beam"] += 1
-            wider = self._decode(samples, options, frames, beam_size=FALLBACK_BEAM_SIZE)
+            wider = self._decode(samples, options, frames, beam_size=FALLBACK_BEAM_SIZE, prompt=prompt)
             if not (frames is not None and collapsed(wider.words, duration)):
                 decoded = wider
         if decoded.doubtful:
             self.retries["sampling"] += 1
-            decoded = self._decode(samples, options, frames, beam_size=greedy, temperatures=SAMPLING_TEMPERATURES)
+            decoded = self._decode(
+                samples, options, frames, beam_size=greedy, temperatures=SAMPLING_TEMPERATURES, prompt=prompt
+            )
         return decoded.words
+
+    def _cover(self, samples: np.ndarray, options: AsrOptions, words: list[Word]) -> list[Word]:
+        """Decode again every span whose speech the decode put no words on (see ``unheard_spans``),
+        with a lead-in and the text before it as prompt, and splice in what that hears."""
+        duration = len(samples) / SAMPLE_RATE_HZ
+        for a, b in unheard_spans(words, speech_windows(samples), duration):
+            lo = max(0.0, a - REDECODE_CONTEXT_S)
+            hi = duration if b >= duration - REDECODE_CONTEXT_S else min(duration, b + REDECODE_CONTEXT_S / 2)
+            before = [w for w in words if w.centre < a]
+            prompt = join_words(before)[-REDECODE_PROMPT_CHARS:].strip() or None
+            part = samples[round(lo * SAMPLE_RATE_HZ) : round(hi * SAMPLE_RATE_HZ)]
+            again = [w.shifted(lo) for w in self._decode_best(part, options, prompt)]
+            spliced = splice(words, again, a, b)
+            if spliced is not words:
+                self.retries["coverage"] += 1
+                log.debug("decoded %.2f-%.2f s again: %r", a, b, join_words(spliced[len(before) :]))
+                words = spliced
+        return words
 
     def _decode(
         self,
@@ -170,6 +211,7 @@ class FasterWhisperEngine:
         *,
         beam_size: int,
         temperatures: tuple[float, ...] = (0.0,),
+        prompt: str | None = None,
     ) -> _Decoded:
         duration = len(samples) / SAMPLE_RATE_HZ
         _window.frames = frames
@@ -185,6 +227,7 @@ class FasterWhisperEngine:
                 vad_filter=False,
                 condition_on_previous_text=False,
                 hotwords=", ".join(options.vocabulary) or None,
+                initial_prompt=prompt,
             )
             words: list[Word] = []
             doubts: list[bool] = []  # per word: whether the window it was decoded in is doubtful
@@ -231,6 +274,71 @@ def drop_tail_hallucination(words: list[Word], duration: float) -> list[Word]:
     return words
 
 
+def speech_windows(samples: np.ndarray) -> np.ndarray:
+    """Whether each 32 ms window of ``samples`` is speech, by the same Silero VAD as the segmenter."""
+    probs = StreamingVad().process(samples.astype(np.float32, copy=False))
+    return probs >= VAD_SPEECH_THRESHOLD
+
+
+def unheard_spans(words: list[Word], speech: np.ndarray, duration: float) -> list[tuple[float, float]]:
+    """Spans of audio the VAD calls speech but the decode put no word on, to decode again.
+
+    - a word of ``LONG_WORD_S`` or more that is mostly speech: Whisper skipped words and stretched
+      this one over them ("those who[26.1-28.4]" for "those who here gave their lives that that
+      nation might live");
+    - ``UNHEARD_SPEECH_S`` of speech after the last word (a window rejected by the no-speech rule,
+      or a decode that ended early), between two words, or anywhere in a decode without words.
+    A span runs from the start of the word before the speech (decoded again, to anchor the splice).
+    """
+    if not len(speech):
+        return []
+
+    def speech_in(a: float, b: float) -> float:
+        i0, i1 = max(0, int(np.ceil(a / VAD_WINDOW_S))), max(0, int(b / VAD_WINDOW_S))
+        return float(speech[i0:i1].sum()) * VAD_WINDOW_S
+
+    if not words:
+        return [(0.0, duration)] if speech_in(0.0, duration) >= 2 * UNHEARD_SPEECH_S else []
+    spans: list[tuple[float, float]] = []
+    for w, nxt in zip(words, [*words[1:], None], strict=True):
+        length = w.end - w.start
+        if length >= LONG_WORD_S and speech_in(w.start, w.end) >= 0.6 * length:
+            spans.append((w.start, nxt.end if nxt else duration))
+        elif nxt is None and speech_in(w.end + TAIL_WORD_WINDOW_S, duration) >= UNHEARD_SPEECH_S:
+            spans.append((w.start, duration))
+        elif nxt is not None and speech_in(w.end + 0.1, nxt.start - 0.1) >= UNHEARD_SPEECH_S:
+            spans.append((w.start, nxt.end))
+    merged: list[tuple[float, float]] = []
+    for a, b in spans:
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(b, merged[-1][1]))
+        else:
+            merged.append((a, b))
+    return merged
+
+
+def splice(words: list[Word], again: list[Word], a: float, b: float) -> list[Word]:
+    """``words`` with those centred in ``[a, b]`` replaced by the words of ``again`` (a second decode
+    of audio around that span) centred there, if the second decode heard more; else ``words`` itself.
+    A first new word that repeats the word kept before the span is dropped."""
+    before = [w for w in words if w.centre < a]
+    old = [w for w in words if a <= w.centre <= b]
+    after = [w for w in words if w.centre > b]
+    new = [w for w in again if a - SPLICE_SLACK_S <= w.centre <= b + SPLICE_SLACK_S]
+    if before and new and _same_word(before[-1], new[0]):
+        new = new[1:]
+    if after and new and _same_word(new[-1], after[0]):
+        new = new[:-1]
+    if len(new) <= len(old):
+        return words
+    return [*before, *new, *after]
+
+
+def _same_word(a: Word, b: Word) -> bool:
+    x, y = (re.sub(r"[^\w']+", "", w.word.lower()) for w in (a, b))
+    return bool(x) and x == y and abs(a.centre - b.centre) < LONG_WORD_S
+
+
 def collapsed(words: list[Word], duration: float) -> bool:
     """Whether the words end in a run squeezed into the last instant: Whisper repeating itself.
 
@@ -241,4 +349,12 @@ def collapsed(words: list[Word], duration: float) -> bool:
     return len(tail) >= COLLAPSE_MIN_WORDS
 
 
-__all__ = ["FasterWhisperEngine", "collapsed", "drop_tail_hallucination", "encoder_frames", "model_path"]
+__all__ = [
+    "FasterWhisperEngine",
+    "collapsed",
+    "drop_tail_hallucination",
+    "encoder_frames",
+    "model_path",
+    "splice",
+    "unheard_spans",
+]

@@ -1,39 +1,27 @@
-"""Word error rate with a normaliser fair to both sides: case, punctuation and numbers as words."""
+"""Word error rate as the field reports it: after Whisper's English text normaliser.
+
+``EnglishTextNormalizer`` (PyPI ``whisper-normalizer``, the convention of the Open ASR Leaderboard)
+folds case, punctuation, spelling variants and number forms, so "55" and "fifty five" are one word
+and "neighbourhood" is "neighborhood". Both are dev dependencies: tests and benchmarks score with
+them, the product never imports this module.
+"""
 
 from __future__ import annotations
 
-import re
-
-_ONES = (
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-    "sixteen seventeen eighteen nineteen"
-).split()
-_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+import functools
+from typing import Any
 
 
-def number_words(n: int) -> str:
-    """English words for 0 ≤ n < 1,000,000 (larger numbers are left as digits)."""
-    if n < 20:
-        return _ONES[n]
-    if n < 100:
-        return _TENS[n // 10] + ("" if n % 10 == 0 else " " + _ONES[n % 10])
-    if n < 1000:
-        rest = n % 100
-        return _ONES[n // 100] + " hundred" + (" " + number_words(rest) if rest else "")
-    if n < 1_000_000:
-        rest = n % 1000
-        return number_words(n // 1000) + " thousand" + (" " + number_words(rest) if rest else "")
-    return str(n)
+@functools.cache
+def _normaliser() -> Any:
+    from whisper_normalizer.english import EnglishTextNormalizer
+
+    return EnglishTextNormalizer()
 
 
 def normalise(text: str) -> str:
-    text = text.lower().replace("%", " percent")
-    text = re.sub(r"(?<=\d),(?=\d{3})", "", text)
-    text = re.sub(r"\d+", lambda m: " " + number_words(int(m.group())) + " ", text)
-    text = re.sub(r"[-‐–—]", " ", text)
-    text = re.sub(r"[^a-z0-9' ]+", " ", text)
-    text = text.replace("'", "")
-    return " ".join(text.split())
+    """``text`` as Whisper's English normaliser leaves it (lower case, one space between words)."""
+    return " ".join(str(_normaliser()(text)).split())
 
 
 def wer(reference: str, hypothesis: str) -> float:
@@ -47,4 +35,4 @@ def wer(reference: str, hypothesis: str) -> float:
     return float(jiwer.wer(ref, hyp))
 
 
-__all__ = ["normalise", "number_words", "wer"]
+__all__ = ["normalise", "wer"]

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from couchpotato.testing import Programme, hls_live, rtsp_available, rtsp_live, serve_directory, wer
+from couchpotato.testing.audit import assert_no_word_lost
 from tests.conftest import requires_media_tools
 
 pytestmark = [pytest.mark.e2e, requires_media_tools]
@@ -46,6 +47,7 @@ def test_file_over_http_in_jsonl(cli: Any, media_url: str, programme: Programme)
     check_transcript(events)
     assert events[0]["source_kind"] == "http"
     assert wer(programme.text, run.text()) <= WER_BOUND
+    assert_no_word_lost(programme.text, events)
     assert events[-1]["segments"] == len([e for e in events if e["type"] in ("segment", "gap")])
 
 
@@ -229,3 +231,33 @@ def test_a_page_whose_media_refuses_hotlinking_is_read_with_the_headers_yt_dlp_r
     check_transcript(events)
     assert events[0]["source_kind"] == "http" and "yt-dlp" in events[0]["reason"], events[0]
     assert wer(text, run.text()) <= WER_BOUND, run.text()
+
+
+def test_partials_come_before_their_segment_and_never_after(cli: Any, short_speech: tuple[Path, str]) -> None:
+    wav, text = short_speech
+    run = cli("transcribe", str(wav), "--realtime", "--partials", "--format", "jsonl")
+    assert run.returncode == 0, run.stderr
+    events = run.events()
+    finals = [e for e in events if e["type"] != "partial"]
+    check_transcript(finals)
+    assert wer(text, run.text()) <= WER_BOUND
+    partials = [e for e in events if e["type"] == "partial"]
+    assert partials, "interim text while segments were open"
+    committed: set[int] = set()
+    revisions: dict[int, int] = {}
+    for e in events:
+        if e["type"] == "segment":
+            committed.add(e["seq"])
+        elif e["type"] == "partial":
+            assert e["seq"] not in committed, "a partial after its segment committed"
+            assert e["revision"] > revisions.get(e["seq"], 0) and 0 <= e["stable"] <= len(e["words"])
+            revisions[e["seq"]] = e["revision"]
+    # a word shows up sooner than its segment commits
+    epoch = events[0]["media_epoch"]
+    first_partial = {e["seq"]: e["emitted_at"] for e in reversed(partials)}
+    firsts = [first_partial[e["seq"]] for e in events if e["type"] == "segment" and e["seq"] in first_partial]
+    finals_at = [e["emitted_at"] for e in events if e["type"] == "segment" and e["seq"] in first_partial]
+    assert all(p < f for p, f in zip(firsts, finals_at, strict=True)) and epoch > 0
+    # piped text holds the final text only, partials or not
+    piped = cli("transcribe", str(wav), "--partials")
+    assert piped.returncode == 0 and "\x1b" not in piped.stdout and piped.stdout.strip()

@@ -26,6 +26,7 @@ import pytest
 
 from couchpotato.records import TranscriptEvent
 from couchpotato.testing import Programme, wer
+from couchpotato.testing.audit import assert_no_word_lost
 from hotpotato.testing import clock_offsets, epoch_steps, swap_word_errors
 from katopotato.api.swaps import request_swap, swap_status
 from katopotato.blobs import FileBlobStore
@@ -155,6 +156,7 @@ async def test_api_swap_and_kill_9_of_ffmpeg_lose_and_double_nothing(
     for cw in swap_word_errors(programme.text, base.words, run.words, cuts):
         assert cw.window, f"no words near the cut at {cw.cut_s:.1f} s"
         assert cw.lost == [] and cw.doubled == [], f"at {cw.cut_s:.1f} s: {cw} | {run.text}"
+    assert_no_word_lost(programme.text, run.events)
     swapped_wer, base_wer = wer(programme.text, run.text), wer(programme.text, base.text)
     assert swapped_wer <= WER_BOUND and swapped_wer <= base_wer + 0.02, (swapped_wer, base_wer, run.text)
 

@@ -15,6 +15,7 @@ import pytest
 
 from couchpotato.records import EndEvent, Event, GapEvent, SessionEvent, TranscriptEvent
 from couchpotato.testing import Programme, build_programme, wer
+from couchpotato.testing.audit import assert_no_word_lost
 from katopotato.broker.redis import RedisBroker
 from katopotato.jobs import Job, JobStatus
 from katopotato.plugin_host import PluginRegistry, builtin_plugins
@@ -69,6 +70,7 @@ def check_transcript(events: list[Event], programme: Programme) -> list[Transcri
     text = " ".join(e.text for e in segments)
     score = wer(programme.text, text)
     assert score <= WER_BOUND, f"WER {score:.3f}: {text}"
+    assert_no_word_lost(programme.text, segments)
     return segments
 
 

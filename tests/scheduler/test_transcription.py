@@ -10,6 +10,7 @@ import pytest
 
 from couchpotato.records import EndEvent, SessionEvent, TranscriptEvent
 from couchpotato.testing import wer
+from couchpotato.testing.audit import assert_no_word_lost
 from katopotato.blobs import FileBlobStore
 from katopotato.broker import MemoryBroker
 from katopotato.errors import InvalidParams
@@ -41,6 +42,7 @@ async def test_a_session_in_one_process_and_a_duplicate_delivery(
             segments = [e for e in events if isinstance(e, TranscriptEvent)]
             assert [e.seq for e in segments] == list(range(events[-1].segments))
             assert wer(text, " ".join(e.text for e in segments)) <= 0.15
+            assert_no_word_lost(text, segments)
             # the same segment delivered again (a retry after an ack was lost): nothing new is committed
             first = next(j for j in await sched.list(kind=ASR_KIND) if j.params["segment"]["seq"] == 0)
             again = await sched.enqueue(ASR_KIND, first.params)

@@ -49,7 +49,7 @@ from couchpotato.pcm import decode_pcm16, encode_pcm16
 from . import constants as C
 from .align import Audio
 from .errors import SwapRefused
-from .keyed import VersionedValue, Write, update_keyed
+from .keyed import KeyedState, VersionedValue, Write, update_keyed
 from .records import SwapEvent, SwapRecord, SwapState
 
 CAS_ATTEMPTS = 50
@@ -64,21 +64,9 @@ class Entry(Protocol):
     def data(self) -> dict[str, Any]: ...
 
 
-class SwapBroker(Protocol):
-    """What the swap needs of the orchestrator's broker: keyed state with CAS, and streams."""
-
-    async def kv_get(self, key: str) -> VersionedValue | None: ...
-
-    async def kv_cas(
-        self,
-        key: str,
-        version: int,
-        value: Mapping[str, Any],
-        *,
-        append_to: str | None = None,
-        entries: Sequence[Mapping[str, Any]] = (),
-        ttl_s: float | None = None,
-    ) -> list[str] | None: ...
+class SwapBroker(KeyedState, Protocol):
+    """What the swap needs of the orchestrator's broker: keyed state with CAS (``KeyedState``), and
+    streams."""
 
     async def append(self, stream: str, entries: Sequence[Mapping[str, Any]]) -> list[str]: ...
 

@@ -13,7 +13,7 @@ ARGS ?=
 # 2 cores well; the browser tests then run alone (see tests/conftest.py)
 TEST_WORKERS ?= 2
 
-.PHONY: install system-packages test-system-packages check-system test lint typecheck unit e2e contract bench run clean
+.PHONY: install system-packages test-system-packages check-system test lint typecheck layers unit e2e contract bench run clean
 
 install: system-packages $(VENV)/.installed
 
@@ -47,13 +47,17 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy
 
+# the import contracts in pyproject.toml ([tool.importlinter]): layers between packages, no cycles inside one
+layers: install
+	$(VENV)/bin/lint-imports --no-logo
+
 unit: install
 	$(VENV)/bin/pytest -q tests/unit
 
 e2e: install
 	$(VENV)/bin/pytest -q tests/e2e
 
-test: install test-system-packages check-system lint typecheck
+test: install test-system-packages check-system lint typecheck layers
 	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) -m "not browser" --durations=10
 	$(VENV)/bin/pytest -q -m browser --durations=5
 

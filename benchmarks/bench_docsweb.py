@@ -62,7 +62,8 @@ from docsweb import (
 from docsweb.gdoc import ApiFailure, DocsApi, GoogleCaller, clean, hms, load_credentials
 from docsweb.testing import FakeGoogle
 from katopotato.broker import Broker, MemoryBroker
-from katopotato.transcription import transcript_events, transcript_stream
+from katopotato.keys import transcript_stream
+from katopotato.transcription import transcript_events
 
 
 class NaiveGDocSink:

@@ -72,9 +72,10 @@ from couchpotato.records import EndEvent, Event, GapEvent, Segment, SessionEvent
 from couchpotato.testing import Programme, build_programme, hls_live, serve_directory, wer
 from hotpotato.records import SwapEvent
 from hotpotato.testing import LIVE_PAGE, CutWords, clock_offsets, epoch_steps, swap_word_errors
+from katopotato.api.swaps import request_swap, swap_events, swap_status
 from katopotato.blobs import FileBlobStore
 from katopotato.broker.redis import RedisBroker
-from katopotato.hotswap import SessionCapture, request_swap, swap_events, swap_status
+from katopotato.capture import SessionCapture
 from katopotato.plugin_host import load_plugins
 from katopotato.scheduler import Scheduler
 from katopotato.transcription import ASR_KIND, start_session, transcript_events

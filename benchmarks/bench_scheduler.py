@@ -112,21 +112,24 @@ async def ours_throughput(n: int, workers: int, env: dict[str, str], log_dir: Pa
     from katopotato.broker.redis import RedisBroker
     from katopotato.plugin_host import PluginRegistry, builtin_plugins
     from katopotato.scheduler import Scheduler
+    from tests.scheduler.plugins_for_tests import SPEC, plugin
 
     url = f"{REDIS}?prefix=bench-{uuid.uuid4().hex[:8]}:"
     async with RedisBroker(url) as broker:
         try:
-            sched = Scheduler(broker, PluginRegistry(builtin_plugins()))
-            with processes([ours_argv(url, "core.noop", CONCURRENCY) for _ in range(workers)], env, "ready", log_dir):
+            sched = Scheduler(broker, PluginRegistry([*builtin_plugins(), plugin]))
+            # testing.noop, a job doing nothing, is the tests' plugin's
+            argv = ours_argv(url, "testing.noop", CONCURRENCY, "--plugin", SPEC)
+            with processes([argv for _ in range(workers)], env, "ready", log_dir):
                 t0 = time.perf_counter()
-                await _enqueue_all(n, lambda: sched.enqueue("core.noop"))
+                await _enqueue_all(n, lambda: sched.enqueue("testing.noop"))
                 while True:
-                    st = await broker.stats(["core.noop"])
-                    if st.ready["core.noop"] == 0 and st.running == 0 and st.delayed == 0:
+                    st = await broker.stats(["testing.noop"])
+                    if st.ready["testing.noop"] == 0 and st.running == 0 and st.delayed == 0:
                         break
                     await asyncio.sleep(0.005)
                 elapsed = time.perf_counter() - t0
-            done = len(await broker.list_jobs(kind="core.noop", status="succeeded", limit=n + 1))
+            done = len(await broker.list_jobs(kind="testing.noop", status="succeeded", limit=n + 1))
             if done != n:
                 raise RuntimeError(f"ours: {done} of {n} jobs succeeded")
             return n / elapsed

@@ -51,6 +51,7 @@ from .errors import (
     SourceUnreachable,
     UrlRefused,
 )
+from .pcm import decode_pcm16
 from .source import MediaSource
 
 log = logging.getLogger(__name__)
@@ -369,7 +370,7 @@ class PcmDecoder:
                 carry = data[usable:]
                 if usable:
                     decoded = True
-                    yield np.frombuffer(data[:usable], dtype="<i2").astype(np.float32) / 32768.0
+                    yield decode_pcm16(data[:usable])
             rc = await proc.wait()
             await err_task
             if rc < 0 and not errors:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -198,11 +197,4 @@ async def _pipe_both(
             await u_writer.wait_closed()
 
 
-@contextlib.asynccontextmanager
-async def egress_proxy(guard: UrlGuard) -> AsyncIterator[EgressProxy]:
-    """Start a proxy for the duration of a capture."""
-    async with EgressProxy(guard) as proxy:
-        yield proxy
-
-
-__all__ = ["REFUSED_HEADER", "EgressProxy", "egress_proxy"]
+__all__ = ["REFUSED_HEADER", "EgressProxy"]

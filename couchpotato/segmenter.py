@@ -14,7 +14,7 @@ closes the open segment.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -318,10 +318,6 @@ class Segmenter:
 
     def _sample(self, window: int) -> int:
         return self._origin + max(0, window) * C.VAD_WINDOW_SAMPLES
-
-
-def with_seq(seg: AudioSegment, seq: int) -> AudioSegment:
-    return AudioSegment(replace(seg.segment, seq=seq), seg.samples)
 
 
 __all__ = ["LATENCY_PROFILES", "AudioSegment", "Segmenter", "SegmenterOptions"]

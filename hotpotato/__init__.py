@@ -1,7 +1,7 @@
 """HotPotato: health supervision of capture instances, and the zero-loss swap of one mid-stream.
 
 Decisions and protocol, no I/O of their own beyond the broker (katopotato runs them in the capture
-job, ``katopotato/hotswap.py``):
+job, ``katopotato/capture/``):
 
 - ``supervisor``: a silent source or a broken capture? (``Supervisor``, ``HealthProbe``, ``Verdict``)
 - ``align``: where a new instance's audio sits on the session's clock (timestamps, cross-correlation)

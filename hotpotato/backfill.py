@@ -9,7 +9,6 @@ still holds the missing part. Pure: parses a playlist's text.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 
@@ -68,8 +67,4 @@ def backfill_seconds(now: float, resume_wall: float, margin_s: float) -> float:
     return max(0.0, now - resume_wall) + margin_s
 
 
-def segments_for(seconds: float, target_s: float) -> int:
-    return max(1, math.ceil(seconds / max(target_s, 0.001)))
-
-
-__all__ = ["LiveWindow", "backfill_seconds", "parse_live_window", "segments_for"]
+__all__ = ["LiveWindow", "backfill_seconds", "parse_live_window"]

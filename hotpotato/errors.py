@@ -5,12 +5,15 @@
     │   ├── SwapRefused                 it was not started: one is in progress, the session is not capturing…
     │   ├── AlignmentError              the new instance's audio could not be aligned with confidence
     │   └── SwapTimeout(TimeoutError)   a step of the swap took too long
-    └── SerializationError(ValueError)  a swap record could not be decoded
+    └── SerializationError(couchpotato.errors.SerializationError)
+                                        a swap record could not be decoded
 
 Every message is one line meant for a user (it ends up in ``swap_failed`` events).
 """
 
 from __future__ import annotations
+
+from couchpotato.errors import SerializationError as CoreSerializationError
 
 
 class HotPotatoError(Exception):
@@ -33,8 +36,8 @@ class SwapTimeout(SwapError, TimeoutError):
     """A step of the swap did not happen in time."""
 
 
-class SerializationError(HotPotatoError, ValueError):
-    """A swap record could not be decoded."""
+class SerializationError(HotPotatoError, CoreSerializationError):
+    """A swap record could not be decoded (a ``ValueError``, and the core's ``SerializationError``)."""
 
 
 __all__ = ["AlignmentError", "HotPotatoError", "SerializationError", "SwapError", "SwapRefused", "SwapTimeout"]

@@ -35,9 +35,7 @@ time; the new instance resumes from there (backfilling an HLS live window) and c
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import random
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -46,21 +44,15 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from couchpotato.pcm import decode_pcm16, encode_pcm16
+
 from . import constants as C
 from .align import Audio
 from .errors import SwapRefused
+from .keyed import KeyedState, VersionedValue, Write, update_keyed
 from .records import SwapEvent, SwapRecord, SwapState
 
 CAS_ATTEMPTS = 50
-
-
-class VersionedValue(Protocol):
-    """A keyed value and its version (the broker's ``Versioned``)."""
-
-    @property
-    def value(self) -> dict[str, Any]: ...
-    @property
-    def version(self) -> int: ...
 
 
 class Entry(Protocol):
@@ -72,21 +64,9 @@ class Entry(Protocol):
     def data(self) -> dict[str, Any]: ...
 
 
-class SwapBroker(Protocol):
-    """What the swap needs of the orchestrator's broker: keyed state with CAS, and streams."""
-
-    async def kv_get(self, key: str) -> VersionedValue | None: ...
-
-    async def kv_cas(
-        self,
-        key: str,
-        version: int,
-        value: Mapping[str, Any],
-        *,
-        append_to: str | None = None,
-        entries: Sequence[Mapping[str, Any]] = (),
-        ttl_s: float | None = None,
-    ) -> list[str] | None: ...
+class SwapBroker(KeyedState, Protocol):
+    """What the swap needs of the orchestrator's broker: keyed state with CAS (``KeyedState``), and
+    streams."""
 
     async def append(self, stream: str, entries: Sequence[Mapping[str, Any]]) -> list[str]: ...
 
@@ -133,8 +113,11 @@ class SwapStore:
     async def update(self, change: Change) -> SwapState | None:
         """Apply ``change`` (a pure function of the record: the new current swap and its events,
         or None for no change) with compare-and-set, retried on conflict. The new swap, or None."""
-        for attempt in range(CAS_ATTEMPTS):
-            record, version = await self.load()
+        changed: list[SwapState] = []
+
+        def write(cur: VersionedValue | None) -> Write | None:
+            changed.clear()
+            record = SwapRecord.from_dict(cur.value) if cur is not None else SwapRecord()
             out = change(record)
             if out is None:
                 return None
@@ -143,18 +126,18 @@ class SwapStore:
             old = record.current
             if old is not None and old.id != swap.id:
                 history = (*history, old.summary())[-C.HISTORY_KEPT :]
-            new = SwapRecord(swap, history)
-            ids = await self.broker.kv_cas(
-                self.key,
-                version,
-                new.to_dict(),
-                append_to=self.events_stream if events else None,
-                entries=[e.to_dict() for e in events],
+            changed.append(swap)
+            return Write(
+                SwapRecord(swap, history).to_dict(),
+                self.events_stream if events else None,
+                [e.to_dict() for e in events],
             )
-            if ids is not None:
-                return swap
-            await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
-        raise SwapRefused(f"session {self.session_id}: the swap record kept changing")
+
+        def conflict() -> Exception:
+            return SwapRefused(f"session {self.session_id}: the swap record kept changing")
+
+        await update_keyed(self.broker, self.key, write, attempts=CAS_ATTEMPTS, conflict=conflict)
+        return changed[0] if changed else None
 
 
 # --- transitions: pure functions of the record --------------------------------------------------
@@ -322,12 +305,11 @@ def completed_event(swap: SwapState, *, now: float, epoch: int, cut_sample: int,
 
 
 def encode_pcm(samples: np.ndarray) -> str:
-    pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
-    return base64.b64encode(pcm).decode("ascii")
+    return base64.b64encode(encode_pcm16(samples)).decode("ascii")
 
 
 def decode_pcm(text: str) -> np.ndarray:
-    return np.frombuffer(base64.b64decode(text), dtype="<i2").astype(np.float32) / 32768.0
+    return decode_pcm16(base64.b64decode(text))
 
 
 @dataclass

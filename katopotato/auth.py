@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from sqlalchemy import insert, select, update
 
 from .db import Database, TokenRow
+from .errors import InvalidScope
 
 SCOPES: tuple[str, ...] = (
     "sessions:read",
@@ -33,10 +34,6 @@ ADMIN = "admin"
 TOKEN_PREFIX = "kp_"
 ENV_TOKEN_ID = "env"
 CACHE_TTL_S = 10.0  # a revoked token may still work this long in a running service
-
-
-class InvalidScope(ValueError):
-    """A scope that does not exist was asked for."""
 
 
 @dataclass(frozen=True)

@@ -26,13 +26,9 @@ from couchpotato.errors import ConfigError as CoreConfigError
 from couchpotato.errors import CouchPotatoError
 
 from . import commands
-from .errors import ConfigError, KatoPotatoError
+from .errors import ConfigError, KatoPotatoError, UsageError
 
 log = logging.getLogger("katopotato")
-
-
-class UsageError(Exception):
-    """Bad command-line usage."""
 
 
 class _Parser(argparse.ArgumentParser):

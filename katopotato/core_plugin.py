@@ -1,11 +1,9 @@
-"""The built-in ``core`` plugin: small, real jobs that prove the host before the big plugins.
+"""The built-in ``core`` plugin: batch transcription and the audio purge.
 
 - ``core.transcribe_files``: transcribe a batch of recorded files (blob keys ``blob:<key>`` or
   URLs) with the core pipeline, one child job ``core.transcribe_file`` per file (fan-out), each
   writing its transcript as JSON lines to ``transcripts/<job id>.jsonl``.
 - ``core.purge_audio``: delete audio blobs older than a given age; scheduled nightly.
-- ``core.echo``: returns its value after an optional sleep with progress reports, failing its first
-  ``fail_tries`` tries on purpose (to watch retries); ``core.noop`` does nothing (benchmarks).
 """
 
 from __future__ import annotations
@@ -16,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, JsonValue
+from pydantic import BaseModel, Field
 
 from couchpotato.asr import AsrOptions
 from couchpotato.capture import CaptureOptions, capture_events
@@ -28,7 +26,7 @@ from couchpotato.urlguard import UrlGuard
 from .blobs import blob_age_s
 from .constants import AUDIO_BLOB_PREFIX, PRIORITY_BATCH, TRANSCRIPT_BLOB_PREFIX
 from .errors import Abort
-from .plugin import JobContext, NoParams, Plugin
+from .plugin import JobContext, Plugin
 from .transcription import asr_engine
 
 
@@ -45,35 +43,8 @@ class CoreSettings(BaseModel):
 
 
 plugin = Plugin(
-    "core", "1.0", description="Built-in jobs: batch transcription, audio purge, echo.", settings=CoreSettings
+    "core", "1.0", description="Built-in jobs: batch transcription, audio purge.", settings=CoreSettings
 )
-
-
-class EchoParams(BaseModel):
-    value: JsonValue = None
-    sleep_s: float = Field(0.0, ge=0, le=3600)
-    steps: int = Field(0, ge=0, le=10_000)
-    fail_tries: int = Field(0, ge=0)
-
-
-@plugin.job("echo")
-async def echo(ctx: JobContext, p: EchoParams) -> JsonValue:
-    """Return ``value`` after ``sleep_s`` (reporting progress ``steps`` times)."""
-    if ctx.job.tries <= p.fail_tries:
-        raise RuntimeError(f"failing try {ctx.job.tries} of the first {p.fail_tries} on purpose")
-    steps = max(1, p.steps)
-    for i in range(steps):
-        if p.sleep_s:
-            await asyncio.sleep(p.sleep_s / steps)
-        if p.steps:
-            await ctx.progress(i + 1, p.steps, f"step {i + 1} of {p.steps}")
-    return p.value
-
-
-@plugin.job("noop")
-async def noop(ctx: JobContext, p: NoParams) -> None:
-    """Do nothing (scheduler throughput benchmarks)."""
-    return None
 
 
 class PurgeParams(BaseModel):

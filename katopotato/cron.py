@@ -24,6 +24,7 @@ from croniter import croniter
 from .constants import CRON_CHECK_INTERVAL_S, CRON_MISFIRE_GRACE_S, IDEMPOTENCY_TTL_S
 from .errors import ConfigError, KatoPotatoError
 from .jobs import Job
+from .keys import cron_job_key
 from .plugin_host import ScheduledJob
 from .scheduler import Scheduler
 
@@ -75,7 +76,7 @@ class CronScheduler:
             tick = latest_tick(s.cron, now)
             if now - tick > self.misfire_grace_s or self._done.get(s.name, -1.0) >= tick:
                 continue
-            key = f"cron:{s.name}:{tick:.0f}"
+            key = cron_job_key(s.name, tick)
             ttl = max(IDEMPOTENCY_TTL_S, 2 * self.misfire_grace_s)
             job, created = await self.scheduler.submit(s.kind, s.params, idempotency_key=key, idempotency_ttl_s=ttl)
             self._done[s.name] = tick

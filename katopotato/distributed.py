@@ -5,10 +5,9 @@ A session is one ``transcription.capture`` job (any capture worker: embedded in 
 worker). The resequencer's state and the committed transcript live in the broker
 (``transcription.py``); this runner connects them to the service's ``SessionStore``:
 
-- ``start`` checks the options, resolves the source through the egress proxy exactly as the
-  in-process runner does (a refused URL is a 400 and creates nothing; a source that cannot be
-  captured is a 422), creates the session, and enqueues its capture job (``start_session``,
-  idempotent per session id).
+- ``start`` checks the options, resolves the source through the egress proxy (a refused URL is a
+  400 and creates nothing; a source that cannot be captured is a 422), creates the session, and
+  enqueues its capture job (``start_session``, idempotent per session id).
 - a **tail** task per session reads the broker's transcript stream (as ``transcript_events`` does,
   also keeping its place past HotPotato's swap entries) from the last entry it recorded and calls
   ``SessionStore.record`` for each event, with the entry id, in one transaction
@@ -55,10 +54,11 @@ from couchpotato.urlguard import UrlGuard
 from hotpotato.records import is_swap_event
 
 from .blobs import BlobStore
+from .capture import CaptureState
 from .constants import AUDIO_BLOB_PREFIX
 from .errors import Abort, BlobNotFound, BrokerError, JobNotFound, KatoPotatoError, SerializationError
-from .hotswap import CaptureState, capture_key, health_key, transcript_stream
 from .jobs import Job, JobStatus
+from .keys import asr_job_key, capture_key, health_key, session_job_key, transcript_stream
 from .metrics import Metrics
 from .scheduler import Scheduler
 from .sessions import (
@@ -85,16 +85,6 @@ RETRY_S = 1.0  # after a broker or database failure, a tail tries again this soo
 READ_BATCH = 200  # stream entries read at once
 SHUTDOWN_MESSAGE = "the service stopped while the session ran"
 RESTART_MESSAGE = "the service restarted while the session ran"
-
-
-def session_job_key(session_id: str) -> str:
-    """The idempotency key ``start_session`` enqueues a session's capture job under."""
-    return f"session:{session_id}"
-
-
-def asr_job_key(session_id: str, seq: int) -> str:
-    """The idempotency key the capture job enqueues a segment's ASR job under."""
-    return f"asr:{session_id}:{seq}"
 
 
 def health_of(record: dict[str, Any], current: str) -> str:
@@ -596,4 +586,4 @@ class DistributedRunner:
                 m.commit_latency.observe(max(0.0, time.time() - (t.media_epoch + event.end)))
 
 
-__all__ = ["DistributedRunner", "asr_job_key", "health_of", "session_job_key"]
+__all__ = ["DistributedRunner", "health_of"]

@@ -1,10 +1,14 @@
-"""Errors of the orchestrator: scheduler, brokers, blob stores and the plugin host.
+"""Errors of the orchestrator: scheduler, brokers, blob stores, the plugin host, sessions, search,
+auth, the capture runtime and the CLI. The API maps each to an HTTP status and a stable code in one
+table (``katopotato.api.errors``).
 
     KatoPotatoError
     ├── ConfigError(ValueError)                a bad URL, option or plugin setting
+    ├── UsageError                             bad command-line usage
     ├── BrokerError                            the broker failed or answered something unexpected
     │   └── BrokerUnavailable(ConnectionError) the broker cannot be reached
-    ├── SerializationError(ValueError)         a record could not be encoded or decoded
+    ├── SerializationError(couchpotato.errors.SerializationError)
+    │                                          a record could not be encoded or decoded
     ├── JobError                               about one job
     │   ├── JobNotFound(LookupError)           no job with that id (or it expired)
     │   ├── UnknownKind(LookupError)           no registered plugin declares that job kind
@@ -17,6 +21,15 @@
     ├── BlobError                              the blob store failed
     │   └── BlobNotFound(FileNotFoundError)    no blob under that key
     ├── PluginError                            a plugin cannot be loaded or is malformed
+    ├── SessionError                           a session cannot be started, or does not exist
+    │   ├── SessionNotFound(LookupError)       no session has that id
+    │   ├── UnsupportedOption(ValueError)      an option this service cannot honour
+    │   └── AudioNotKept(LookupError)          the session did not keep its audio (for that span)
+    ├── SearchError                            a search that cannot be run
+    │   ├── InvalidQuery(ValueError)           the query is empty, too long or unsayable
+    │   └── InvalidCursor(ValueError)          a cursor this backend did not hand out
+    ├── InvalidScope(ValueError)               a token scope that does not exist
+    ├── NotOwner                               a capture instance lost its session to another
     ├── Retry                                  raised by a job: try again after ``defer_s``
     └── Abort                                  raised by a job: fail now, without retries
 
@@ -24,6 +37,8 @@ Every message is one line meant for a user: it names the cause and, where there 
 """
 
 from __future__ import annotations
+
+from couchpotato.errors import SerializationError as CoreSerializationError
 
 
 class KatoPotatoError(Exception):
@@ -42,8 +57,13 @@ class BrokerUnavailable(BrokerError, ConnectionError):
     """The broker cannot be reached."""
 
 
-class SerializationError(KatoPotatoError, ValueError):
-    """A record could not be encoded to or decoded from its wire form."""
+class UsageError(KatoPotatoError):
+    """Bad command-line usage."""
+
+
+class SerializationError(KatoPotatoError, CoreSerializationError):
+    """A record could not be encoded to or decoded from its wire form (a ``ValueError``, and the
+    core's ``SerializationError``, so one ``except`` catches every package's)."""
 
 
 class JobError(KatoPotatoError):
@@ -94,6 +114,42 @@ class PluginError(KatoPotatoError):
     """A plugin cannot be loaded, or declares something invalid."""
 
 
+class SessionError(KatoPotatoError):
+    """A session cannot be started, or does not exist."""
+
+
+class SessionNotFound(SessionError, LookupError):
+    """No session has that id."""
+
+
+class UnsupportedOption(SessionError, ValueError):
+    """An option this service cannot honour (a language the model does not know…)."""
+
+
+class AudioNotKept(SessionError, LookupError):
+    """The session did not keep its audio, or not for that span."""
+
+
+class SearchError(KatoPotatoError):
+    """A search that cannot be run as asked."""
+
+
+class InvalidQuery(SearchError, ValueError):
+    """The query is empty, too long, or asks for something the language cannot say."""
+
+
+class InvalidCursor(SearchError, ValueError):
+    """A cursor that this backend did not hand out."""
+
+
+class InvalidScope(KatoPotatoError, ValueError):
+    """A scope that does not exist was asked for."""
+
+
+class NotOwner(KatoPotatoError):
+    """This capture instance no longer owns the session (another one took over)."""
+
+
 class Retry(KatoPotatoError):
     """Raised by a job to be tried again after ``defer_s`` seconds (counts as a try)."""
 
@@ -115,23 +171,33 @@ def one_line(e: BaseException) -> str:
 
 __all__ = [
     "Abort",
+    "AudioNotKept",
     "BlobError",
     "BlobNotFound",
     "BrokerError",
     "BrokerUnavailable",
     "ConfigError",
+    "InvalidCursor",
     "InvalidParams",
+    "InvalidQuery",
+    "InvalidScope",
     "JobCancelled",
     "JobError",
     "JobFailed",
     "JobNotFound",
     "JobStateError",
     "KatoPotatoError",
+    "NotOwner",
     "PluginError",
     "ResultExpired",
     "ResultNotReady",
     "Retry",
+    "SearchError",
     "SerializationError",
+    "SessionError",
+    "SessionNotFound",
     "UnknownKind",
+    "UnsupportedOption",
+    "UsageError",
     "one_line",
 ]

@@ -70,7 +70,7 @@ class Job:
 
     Attributes:
         id: unique, generated at enqueue.
-        kind: ``plugin.job``, e.g. ``core.echo``.
+        kind: ``plugin.job``, e.g. ``core.purge_audio``.
         params: the job's parameters (JSON object), validated against the kind's model at enqueue.
         status: queued, running, succeeded, failed or cancelled.
         priority: lower runs first (``constants.PRIORITY_LIVE`` is 0).

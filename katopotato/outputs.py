@@ -59,12 +59,12 @@ from .broker import Broker
 from .db import Database, OutputRow, SessionRow
 from .errors import BrokerError
 from .events import EventLog
+from .keys import outputs_lease_key
 
 log = logging.getLogger(__name__)
 
 LEASE_TTL_S = 15.0  # a process that stops renewing a session's sink lease loses it after this
 SCAN_INTERVAL_S = 2.0  # pending outputs are looked for, and leases renewed, this often
-LEASE_PREFIX = "outputs-lease:"
 TRANSCRIPT_TYPES = ("session", "segment", "gap", "end")
 
 
@@ -282,7 +282,7 @@ class Outputs:
 
     async def _lease(self, session_id: str) -> bool:
         """Take or renew the session's lease; False when another process holds it."""
-        key = LEASE_PREFIX + session_id
+        key = outputs_lease_key(session_id)
         cur = await self.broker.kv_get(key)
         if cur is not None and cur.value.get("owner") not in ("", self.owner):
             return False
@@ -295,7 +295,7 @@ class Outputs:
             await held.manager.close()
         if not release:
             return
-        key = LEASE_PREFIX + session_id
+        key = outputs_lease_key(session_id)
         with contextlib.suppress(BrokerError):
             cur = await self.broker.kv_get(key)
             if cur is not None and cur.value.get("owner") == self.owner:
@@ -367,4 +367,4 @@ class Outputs:
         return list(self._held)
 
 
-__all__ = ["LEASE_PREFIX", "DatabaseCursorStore", "Outputs", "spec_from_storage"]
+__all__ = ["DatabaseCursorStore", "Outputs", "spec_from_storage"]

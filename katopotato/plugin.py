@@ -49,7 +49,6 @@ from .jobs import Job, JobStatus
 
 if TYPE_CHECKING:
     from .broker import Broker
-    from .scheduler import Scheduler
 
 log = logging.getLogger("katopotato.plugin")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -239,6 +238,33 @@ class LogNotifier:
         self.log.log(lvl, "%s%s", f"{subject}: " if subject else "", message, extra={"fields": fields})
 
 
+class JobQueue(Protocol):
+    """What a job's context needs of the scheduler (``katopotato.scheduler.Scheduler`` is one):
+    enqueue, cancel, wait for and read jobs, on a broker."""
+
+    @property
+    def broker(self) -> Broker: ...
+
+    async def enqueue(
+        self,
+        kind: str,
+        params: BaseModel | Mapping[str, Any] | None = None,
+        *,
+        priority: int | None = None,
+        idempotency_key: str | None = None,
+        defer_s: float = 0.0,
+        parent_id: str | None = None,
+    ) -> Job: ...
+
+    async def cancel(self, job_id: str) -> Job: ...
+
+    async def wait_all(self, job_ids: Sequence[str], *, timeout_s: float | None = None) -> list[Job]: ...
+
+    async def result(self, job_id: str) -> Any: ...
+
+    async def dead_letters(self, *, limit: int = 100) -> list[Job]: ...
+
+
 class _SlotLender(Protocol):
     def lend_slot(self) -> Any: ...
 
@@ -254,6 +280,7 @@ class JobContext:
         notifier: where to send messages for people.
         database: the service's database (an async session factory), or None in a bare worker.
         broker: the broker (keyed state and streams; first-party jobs use it, plugins rarely).
+        scheduler: the job queue (a ``JobQueue``; ``enqueue``, ``wait`` and ``map`` use it).
         log: a logger named after the job kind.
     """
 
@@ -262,7 +289,7 @@ class JobContext:
         job: Job,
         plugin: Plugin,
         *,
-        scheduler: Scheduler,
+        scheduler: JobQueue,
         blobs: BlobStore,
         notifier: Notifier,
         settings: BaseModel | None = None,
@@ -349,6 +376,7 @@ __all__ = [
     "Abort",
     "BlobStore",
     "JobContext",
+    "JobQueue",
     "JobSpec",
     "LogNotifier",
     "NoParams",

@@ -1,8 +1,9 @@
 """The plugin host: the registry of plugins, their job kinds, schedules and settings.
 
-``load_plugins`` builds a registry from the built-in plugins (``core`` and ``transcription``), the
-entry-point group ``couchpotato.plugins`` (plugins installed with pip) and explicit
-``module:attribute`` specs. An entry point names a ``Plugin`` or a callable returning one.
+``load_plugins`` builds a registry from the entry-point group ``couchpotato.plugins`` (the built-in
+plugins ``core`` and ``transcription``, registered in this project's ``pyproject.toml``, and the
+plugins installed with pip) and explicit ``module:attribute`` specs. An entry point names a
+``Plugin`` or a callable returning one. The host imports no plugin itself.
 Settings of each plugin come from a mapping ``{plugin name: {field: value}}`` and are validated
 against the plugin's settings model when it is added, so a bad setting fails at start-up in one line.
 """
@@ -13,7 +14,7 @@ import importlib
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -22,6 +23,7 @@ from .errors import ConfigError, InvalidParams, PluginError, UnknownKind
 from .plugin import JobSpec, Plugin, Schedule
 
 ENTRY_POINT_GROUP = "couchpotato.plugins"
+BUILTIN_PLUGINS = ("core", "transcription")  # entry points of this project itself
 log = logging.getLogger("katopotato.plugins")
 
 
@@ -173,11 +175,24 @@ def _as_plugin(obj: Any, where: str) -> Plugin:
     return obj
 
 
-def builtin_plugins() -> list[Plugin]:
-    from .core_plugin import plugin as core
-    from .transcription import plugin as transcription
+def _load_entry_point(ep: EntryPoint) -> Plugin:
+    try:
+        obj = ep.load()
+    except Exception as e:
+        raise PluginError(f"cannot load plugin entry point {ep.name} ({ep.value}): {e}") from e
+    return _as_plugin(obj, f"entry point {ep.name} ({ep.value})")
 
-    return [core, transcription]
+
+def builtin_plugins() -> list[Plugin]:
+    """The built-in plugins, from their entry points."""
+    found = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name in BUILTIN_PLUGINS}
+    missing = [name for name in BUILTIN_PLUGINS if name not in found]
+    if missing:
+        raise PluginError(
+            f"built-in plugin entry point(s) {', '.join(missing)} not registered:"
+            " reinstall the package (pip install -e .)"
+        )
+    return [_load_entry_point(found[name]) for name in BUILTIN_PLUGINS]
 
 
 def load_plugins(
@@ -195,11 +210,8 @@ def load_plugins(
             registry.add(p)
     if installed:
         for ep in entry_points(group=ENTRY_POINT_GROUP):
-            try:
-                obj = ep.load()
-            except Exception as e:
-                raise PluginError(f"cannot load plugin entry point {ep.name} ({ep.value}): {e}") from e
-            registry.add(_as_plugin(obj, f"entry point {ep.name} ({ep.value})"))
+            if ep.name not in BUILTIN_PLUGINS:
+                registry.add(_load_entry_point(ep))
     for spec in extra:
         registry.add(load_object(spec))
     unknown = set(settings or {}) - {p.name for p in registry.plugins}
@@ -209,6 +221,7 @@ def load_plugins(
 
 
 __all__ = [
+    "BUILTIN_PLUGINS",
     "ENTRY_POINT_GROUP",
     "PluginRegistry",
     "ScheduledJob",

@@ -8,10 +8,9 @@ Two parts with a seam between them:
   the index lives in the database) and updates the session's counters; only then is it published
   to live subscribers. So what a client has seen is always on disk, and what is on disk is
   searchable.
-* ``SessionRunner`` is what makes events happen. ``InProcessRunner`` runs the core's ``Capture``
-  and ``Pipeline`` for each session in an asyncio task of this process. A distributed runner
-  (capture and ASR as jobs on the scheduler, the resequencer's state in the broker) implements
-  the same protocol and feeds the resequencer's output to the same ``SessionStore.record``.
+* ``SessionRunner`` is what makes events happen: ``katopotato.distributed.DistributedRunner``
+  (capture and ASR as jobs on the scheduler, the resequencer's state in the broker) feeds the
+  resequencer's output to ``SessionStore.record``.
 
 Statuses: ``starting`` (source resolved, no audio yet) → ``running`` (audio flows) →
 ``stopping`` (DELETE asked for a stop) → one of ``completed`` (end of the source), ``failed``
@@ -30,30 +29,23 @@ import logging
 import secrets
 import time
 import wave
-from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
-import numpy as np
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from couchpotato.asr import AsrEngine, AsrOptions
-from couchpotato.capture import Capture, CaptureOptions
 from couchpotato.constants import SAMPLE_RATE_HZ
 from couchpotato.decoder import PcmChunk
-from couchpotato.errors import CouchPotatoError
-from couchpotato.health import HealthSample
-from couchpotato.pipeline import Pipeline, PipelineOptions
-from couchpotato.records import EndEvent, Event, GapEvent, PartialEvent, SessionEvent, TranscriptEvent, dumps
+from couchpotato.pcm import encode_pcm16
+from couchpotato.records import EndEvent, Event, GapEvent, SessionEvent, TranscriptEvent, dumps
 from couchpotato.resolve import MODES, Mode
-from couchpotato.segmenter import SegmenterOptions
-from couchpotato.urlguard import UrlGuard
 
 from .db import Database, OutputRow, SegmentRow, SessionRow
-from .errors import KatoPotatoError
+from .errors import AudioNotKept, SessionError, SessionNotFound, UnsupportedOption
 from .events import EventLog, StoredEvent
 from .metrics import Metrics
 from .search import SearchBackend, SegmentDoc
@@ -63,28 +55,9 @@ log = logging.getLogger(__name__)
 ACTIVE_STATUSES = ("starting", "running", "stopping")
 TERMINAL_STATUSES = ("completed", "failed", "stopped", "interrupted")
 STATUSES = ACTIVE_STATUSES + TERMINAL_STATUSES
-HEALTH_INTERVAL_S = 1.0
-STALLED_AFTER_S = 3.0  # no PCM at all for this long: health "stalled"
 SILENT_REPORT_S = 5.0  # the core's "silent" is reported once the silence lasts this long
-STOP_GRACE_S = 15.0  # a stop waits this long for in-flight segments before cancelling
 AUDIO_FLUSH_BYTES = SAMPLE_RATE_HZ * 2  # kept audio is written about once a second
 MAX_CLIP_S = 120.0
-
-
-class SessionError(KatoPotatoError):
-    """A session cannot be started, or does not exist."""
-
-
-class SessionNotFound(SessionError, LookupError):
-    """No session has that id."""
-
-
-class UnsupportedOption(SessionError, ValueError):
-    """An option this service cannot honour (a language the model does not know…)."""
-
-
-class AudioNotKept(SessionError, LookupError):
-    """The session did not keep its audio, or not for that span."""
 
 
 @dataclass(frozen=True)
@@ -524,8 +497,7 @@ class AudioKeeper:
         elif chunk.start_sample != self._buf_start + len(self._buf) // 2:
             await self.flush()
             self._buf_start = chunk.start_sample
-        pcm = np.clip(chunk.samples * 32767.0, -32768, 32767).astype("<i2")
-        self._buf += pcm.tobytes()
+        self._buf += encode_pcm16(chunk.samples)
         if len(self._buf) >= AUDIO_FLUSH_BYTES:
             await self.flush()
 
@@ -570,274 +542,6 @@ class AudioKeeper:
         return out.getvalue()
 
 
-@dataclass
-class _Live:
-    spec: SessionSpec
-    stop: asyncio.Event = field(default_factory=asyncio.Event)
-    task: asyncio.Task[None] | None = None
-    pipeline: Pipeline | None = None
-    health: str = "unknown"
-    last_chunk_at: float | None = None
-    sample: HealthSample | None = None
-    audio_s: float = 0.0
-    accounted_asr_s: float = 0.0
-    accounted_audio_s: float = 0.0
-    media_epoch: float | None = None
-
-    def on_chunk(self, chunk: PcmChunk) -> None:
-        self.last_chunk_at = time.monotonic()
-        self.audio_s = chunk.end_sample / SAMPLE_RATE_HZ
-
-    def on_health(self, sample: HealthSample) -> None:
-        self.sample = sample
-
-    def assess(self) -> str:
-        """``stalled`` when no PCM flows, else the core's verdict (ok, silent, no_audio, dead)."""
-        if self.last_chunk_at is None:
-            return "unknown"
-        if time.monotonic() - self.last_chunk_at > STALLED_AFTER_S:
-            return "stalled"
-        if self.sample is None:
-            return "ok"
-        if self.sample.status == "silent" and self.sample.silent_s < SILENT_REPORT_S:
-            return "ok"  # a pause between sentences is not worth a status event
-        return self.sample.status
-
-
-class InProcessRunner:
-    """Runs each session's ``Capture`` + ``Pipeline`` in an asyncio task of this process.
-
-    Attributes:
-        store: where everything is recorded.
-        guard: the URL guard every source and every later connection goes through.
-        engine_factory: makes the shared ASR engine (called once, in a thread, on first need).
-        asr_workers: segments of one session transcribed at once.
-        blobs_dir: where kept audio goes (None: audio is never kept).
-        model: the ASR model's name, to refuse languages an English-only model cannot do.
-    """
-
-    def __init__(
-        self,
-        store: SessionStore,
-        guard: UrlGuard,
-        engine_factory: Callable[[], AsrEngine],
-        *,
-        asr_workers: int = 2,
-        blobs_dir: Path | None = None,
-        model: str = "",
-        metrics: Metrics | None = None,
-    ) -> None:
-        self.store = store
-        self.guard = guard
-        self.engine_factory = engine_factory
-        self.asr_workers = asr_workers
-        self.blobs_dir = blobs_dir
-        self.model = model
-        self.metrics = metrics
-        self._engine: AsrEngine | None = None
-        self._engine_lock = asyncio.Lock()
-        self._live: dict[str, _Live] = {}
-        self._closing = False
-
-    async def engine(self) -> AsrEngine:
-        """The shared engine, loaded in a thread the first time (``serve`` does it at start)."""
-        async with self._engine_lock:
-            if self._engine is None:
-                self._engine = await asyncio.to_thread(self.engine_factory)
-            return self._engine
-
-    def validate(self, spec: SessionSpec) -> None:
-        check_options(spec, self.model)
-
-    async def start(self, spec: SessionSpec, *, created_by: str = "") -> SessionRecord:
-        if self._closing:
-            raise SessionError("the service is shutting down")
-        self.validate(spec)
-        if self.blobs_dir is None and spec.keep_audio:
-            spec = replace(spec, keep_audio=False)
-        stack = contextlib.AsyncExitStack()
-        live = _Live(spec)
-        options = CaptureOptions(realtime=spec.realtime, allow_local=False, mode=spec.mode, on_health=live.on_health)
-        capture = Capture(spec.url, self.guard, options)
-        try:
-            await stack.enter_async_context(capture)
-            assert capture.source is not None
-            record = await self.store.create(
-                spec, source_kind=capture.source.kind, source_reason=capture.source.reason, created_by=created_by
-            )
-        except BaseException:
-            await stack.aclose()
-            raise
-        self._live[spec.id] = live
-        live.task = asyncio.create_task(self._run(live, capture, stack), name=f"session-{spec.id}")
-        return record
-
-    async def stop(self, session_id: str) -> bool:
-        live = self._live.get(session_id)
-        if live is None or live.task is None or live.task.done():
-            return False
-        if not live.stop.is_set():
-            live.stop.set()
-            await self.store.set_status(session_id, "stopping")
-            asyncio.get_running_loop().call_later(STOP_GRACE_S, self._force_stop, live)
-        return True
-
-    def _force_stop(self, live: _Live) -> None:
-        if live.task is not None and not live.task.done():
-            log.warning("session %s: no clean stop within %.0f s, cancelling", live.spec.id, STOP_GRACE_S)
-            live.task.cancel()
-
-    def live(self, session_id: str) -> LiveInfo | None:
-        live = self._live.get(session_id)
-        if live is None:
-            return None
-        stats = live.pipeline.stats if live.pipeline else None
-        depth = max(0, stats.segments - stats.committed - stats.gaps) if stats else 0
-        level = live.sample.rms_dbfs if live.sample is not None else None
-        return LiveInfo(live.assess(), live.audio_s, depth, stats.asr_s if stats else 0.0, level)
-
-    def running(self) -> list[str]:
-        return list(self._live)
-
-    async def recover(self) -> list[str]:
-        """Sessions a previous process left active cannot be resumed in-process: interrupt them."""
-        return await self.store.interrupt_active("the service restarted while the session ran")
-
-    async def close(self) -> None:
-        """Stop taking sessions; interrupt the running ones (their committed part stays)."""
-        self._closing = True
-        tasks = [live.task for live in self._live.values() if live.task is not None]
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-    # --- one session ----------------------------------------------------------------------------
-
-    async def _run(self, live: _Live, capture: Capture, stack: contextlib.AsyncExitStack) -> None:
-        spec = live.spec
-        end: EndEvent | None = None
-        error: str | None = None
-        cancelled = False
-        keeper = (
-            AudioKeeper(AudioKeeper.path_for(self.blobs_dir, spec.id))
-            if spec.keep_audio and self.blobs_dir is not None
-            else None
-        )
-        monitor = asyncio.create_task(self._monitor(live), name=f"session-{spec.id}-health")
-        try:
-            engine = await self.engine()
-            pipeline = Pipeline(
-                engine,
-                PipelineOptions(
-                    session_id=spec.id,
-                    asr=AsrOptions(language=spec.language, vocabulary=spec.vocabulary),
-                    asr_workers=self.asr_workers,
-                    segmenter=SegmenterOptions.for_latency(spec.latency),
-                ),
-            )
-            live.pipeline = pipeline
-            events = pipeline.events(self._tap(capture.pcm(), live, keeper), capture.info())
-            async with contextlib.aclosing(events):
-                async for event in events:
-                    if isinstance(event, EndEvent):
-                        end = event
-                        continue
-                    if isinstance(event, PartialEvent):  # not asked for here; never durable
-                        continue
-                    await self.store.record(spec.id, event, duration_s=live.audio_s)
-                    self._account(live, event)
-                    if isinstance(event, SessionEvent):
-                        live.media_epoch = event.media_epoch
-                        live.health = live.assess()
-                        await self.store.set_status(spec.id, "running", health=live.health)
-        except asyncio.CancelledError:
-            cancelled = True
-        except CouchPotatoError as e:
-            error = str(e)
-        except Exception as e:  # a bug: the session fails, the service goes on
-            log.exception("session %s failed", spec.id)
-            error = f"internal error: {type(e).__name__}: {e}"
-        finally:
-            monitor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await monitor
-            if keeper is not None:
-                with contextlib.suppress(OSError, asyncio.CancelledError):
-                    await keeper.flush()
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await stack.aclose()
-        try:
-            await self._finish(live, end, error, cancelled)
-        finally:
-            self._live.pop(spec.id, None)
-        if cancelled and not live.stop.is_set():
-            raise asyncio.CancelledError
-
-    async def _finish(self, live: _Live, end: EndEvent | None, error: str | None, cancelled: bool) -> None:
-        spec = live.spec
-        record = await self.store.get(spec.id)
-        segments = (record.committed_seq + 1) if record and record.committed_seq is not None else 0
-        if end is not None:
-            segments = max(segments, end.segments)
-        if live.stop.is_set():
-            status, final = "stopped", EndEvent("stopped", "", segments)
-        elif cancelled:
-            error = "the service stopped while the session ran"
-            status, final = "interrupted", EndEvent("interrupted", error, segments)
-        elif error is not None:
-            status, final = "failed", EndEvent("error", error, segments)
-        elif end is not None and end.error:
-            status, error, final = "failed", end.error, end
-        else:
-            status, final = "completed", end or EndEvent("end_of_source", "", segments)
-        await self.store.finish(spec.id, status, final, error=error, duration_s=live.audio_s)
-
-    async def _tap(
-        self, pcm: AsyncIterator[PcmChunk], live: _Live, keeper: AudioKeeper | None
-    ) -> AsyncIterator[PcmChunk]:
-        """The capture's PCM, watched for health, kept when asked, and cut short by a stop."""
-        async with contextlib.aclosing(pcm) as chunks:  # type: ignore[type-var]
-            async for chunk in chunks:
-                live.on_chunk(chunk)
-                if keeper is not None:
-                    try:
-                        await keeper.write(chunk)
-                    except OSError as e:
-                        log.warning("session %s: cannot keep audio any more: %s", live.spec.id, e)
-                        keeper = None
-                yield chunk
-                if live.stop.is_set():
-                    return
-
-    async def _monitor(self, live: _Live) -> None:
-        """Write a status event whenever the session's health changes."""
-        while True:
-            await asyncio.sleep(HEALTH_INTERVAL_S)
-            if live.media_epoch is None or live.stop.is_set():
-                continue
-            health = live.assess()
-            if health != live.health:
-                live.health = health
-                try:
-                    await self.store.set_status(live.spec.id, "running", health=health)
-                except Exception as e:
-                    log.warning("session %s: cannot record health: %s", live.spec.id, e)
-
-    def _account(self, live: _Live, event: Event) -> None:
-        m = self.metrics
-        if m is None or live.pipeline is None:
-            return
-        stats = live.pipeline.stats
-        m.asr_seconds.inc(max(0.0, stats.asr_s - live.accounted_asr_s))
-        m.audio_seconds.inc(max(0.0, stats.audio_s - live.accounted_audio_s))
-        live.accounted_asr_s, live.accounted_audio_s = stats.asr_s, stats.audio_s
-        if isinstance(event, TranscriptEvent | GapEvent):
-            m.segments.labels(event.type).inc()
-            if live.media_epoch is not None:
-                m.commit_latency.observe(max(0.0, time.time() - (live.media_epoch + event.end)))
-
-
 __all__ = [
     "ACTIVE_STATUSES",
     "MODES",
@@ -845,7 +549,6 @@ __all__ = [
     "TERMINAL_STATUSES",
     "AudioKeeper",
     "AudioNotKept",
-    "InProcessRunner",
     "LiveInfo",
     "SessionError",
     "SessionNotFound",

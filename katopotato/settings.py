@@ -17,7 +17,6 @@ Sources, later ones winning: built-in embedded defaults, an optional TOML file (
 | keep_audio      | COUCHPOTATO_KEEP_AUDIO       | true (captured audio is kept, for playback)        |
 | asr_workers     | COUCHPOTATO_ASR_WORKERS      | 2 (segments of one session transcribed at once)    |
 | public_url      | COUCHPOTATO_PUBLIC_URL       | none: console links are relative (``/#…``)         |
-| runner          | COUCHPOTATO_RUNNER           | ``scheduler`` (sessions as jobs); ``inprocess``    |
 | workers         | COUCHPOTATO_WORKERS          | 1 embedded job worker (``serve --workers N``)      |
 | capture_slots   | COUCHPOTATO_CAPTURE_SLOTS    | 16 sessions captured at once by the embedded workers |
 
@@ -57,11 +56,9 @@ _KEYS = (
     "keep_audio",
     "asr_workers",
     "public_url",
-    "runner",
     "workers",
     "capture_slots",
 )
-RUNNERS = ("scheduler", "inprocess")
 DEFAULT_WORKERS = 1
 DEFAULT_CAPTURE_SLOTS = 16
 
@@ -83,8 +80,6 @@ class Settings:
         keep_audio: sessions keep their captured audio by default.
         asr_workers: segments of one session transcribed at once.
         public_url: base URL of the console for links in search hits ("" → relative links).
-        runner: how sessions run: ``scheduler`` (a capture job per session and an ASR job per
-            segment on the broker, the default) or ``inprocess`` (asyncio tasks of the API process).
         workers: embedded job workers ``katopotato serve`` runs (0: the API only; the jobs then
             run on ``katopotato worker`` processes sharing a Redis broker).
         capture_slots: sessions the embedded workers capture at once.
@@ -103,7 +98,6 @@ class Settings:
     keep_audio: bool = True
     asr_workers: int = DEFAULT_ASR_WORKERS
     public_url: str = ""
-    runner: str = "scheduler"
     workers: int = DEFAULT_WORKERS
     capture_slots: int = DEFAULT_CAPTURE_SLOTS
     docsweb: DocsWebSettings = field(default_factory=DocsWebSettings)
@@ -111,8 +105,6 @@ class Settings:
 
     def __post_init__(self) -> None:
         data = self.data_dir
-        if self.runner not in RUNNERS:
-            raise ConfigError(f"COUCHPOTATO_RUNNER={self.runner!r}: use {' or '.join(RUNNERS)}")
         if self.workers < 0:
             raise ConfigError(f"workers must be 0 or more, not {self.workers}")
         if self.capture_slots < 1:
@@ -166,8 +158,9 @@ class Settings:
         return not self.broker_url.startswith("memory:")
 
     def plugin_settings(self) -> dict[str, dict[str, Any]]:
-        """Settings of the built-in plugins as this service runs them (``katopotato worker`` uses
-        the same values for its defaults)."""
+        """Settings of the built-in plugins, the one place they are derived from the service's:
+        the service's embedded workers run with them, and ``katopotato worker`` takes them as its
+        defaults (``--setting`` overrides)."""
         model = self.core().asr_model()
         return {
             "core": {"url_allowlist": self.url_allowlist, "asr_model": model},
@@ -211,7 +204,6 @@ class Settings:
             keep_audio=_bool("keep_audio", values.get("keep_audio", True)),
             asr_workers=_int("asr_workers", values.get("asr_workers", DEFAULT_ASR_WORKERS)),
             public_url=str(values.get("public_url", "")).rstrip("/"),
-            runner=str(values.get("runner", "scheduler")).strip().lower(),
             workers=_int("workers", values.get("workers", DEFAULT_WORKERS)),
             capture_slots=_int("capture_slots", values.get("capture_slots", DEFAULT_CAPTURE_SLOTS)),
             docsweb=DocsWebSettings.from_env(env),

@@ -21,11 +21,11 @@ already cut is skipped. A live source resumes at its live edge; the audio of the
 worker dies on its last try is dead-lettered without running again; ``transcription.reap`` (cron,
 every 5 minutes) ends its session instead.
 
-HotPotato (``hotswap.py``) runs inside the capture job: a supervisor judges the capture instance's
+HotPotato (``katopotato.capture``) runs inside the capture job: a supervisor judges the capture instance's
 health every quarter second, and a broken instance, a swap asked for through ``request_swap``, or a
 worker draining for a deploy replace the instance by a new one (another capture job, with
 ``takeover``) with no audio lost or doubled; the swap events go to the transcript stream, which
-``transcript_events`` skips (``hotswap.swap_events`` reads them). A reclaimed capture job resumes a
+``transcript_events`` skips (``api.swaps.swap_events`` reads them). A reclaimed capture job resumes a
 recorded source at its position (seeking) and a live HLS source back in its live window.
 """
 
@@ -34,7 +34,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -42,7 +41,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-import numpy as np
 from pydantic import BaseModel, Field, field_validator
 
 from couchpotato.asr import AsrOptions, FasterWhisperEngine
@@ -50,6 +48,7 @@ from couchpotato.capture import CaptureOptions
 from couchpotato.constants import DEFAULT_MODEL, GAP_TIMEOUT_S
 from couchpotato.corrections import Corrections
 from couchpotato.errors import AsrError, CouchPotatoError
+from couchpotato.pcm import decode_pcm16, encode_pcm16
 from couchpotato.records import (
     CommitEvent,
     EndEvent,
@@ -57,7 +56,6 @@ from couchpotato.records import (
     Segment,
     SegmentFailure,
     SegmentResult,
-    Word,
     event_from_dict,
 )
 from couchpotato.resequencer import Resequencer, ResequencerState
@@ -65,9 +63,17 @@ from couchpotato.segmenter import AudioSegment, SegmenterOptions
 from couchpotato.urlguard import UrlGuard
 from hotpotato import AlignOptions, SupervisorOptions
 from hotpotato import constants as HC
+from hotpotato.keyed import VersionedValue, Write, update_keyed
 from hotpotato.records import is_swap_event
 
 from .broker import Broker
+from .capture import (
+    CaptureState,
+    CaptureStore,
+    NotOwner,
+    SessionCapture,
+    SwapSettings,
+)
 from .constants import (
     AUDIO_BLOB_PREFIX,
     CAPTURE_MAX_TRIES,
@@ -77,20 +83,12 @@ from .constants import (
     SESSION_FINISH_TIMEOUT_S,
     SESSION_JANITOR_INTERVAL_S,
 )
+from .drain import current_drain
 from .errors import Abort, BlobNotFound, BrokerError, one_line
-from .hotswap import (
-    CaptureState,
-    CaptureStore,
-    NotOwner,
-    SessionCapture,
-    SwapSettings,
-    capture_key,
-    transcript_stream,
-)
 from .jobs import Job
+from .keys import asr_job_key, session_job_key, session_state_key, swap_job_key, transcript_stream
 from .plugin import JobContext, NoParams, Plugin
 from .scheduler import Scheduler
-from .worker import current_drain
 
 log = logging.getLogger("katopotato.transcription")
 
@@ -197,10 +195,6 @@ plugin = Plugin(
 )
 
 
-def _session_key(session_id: str) -> str:
-    return f"session:{session_id}"
-
-
 # --- the session's shared state -----------------------------------------------------------------
 
 
@@ -271,22 +265,23 @@ async def update_session(broker: Broker, session_id: str, update: Update) -> lis
     """Apply ``update`` to the session's state with compare-and-set, appending the events it
     returns to the transcript atomically; ``update`` returns None when nothing changed. Retried
     on conflict (``update`` must be a pure function of the state). The new events' ids."""
-    key = _session_key(session_id)
-    for attempt in range(SESSION_CAS_ATTEMPTS):
-        cur = await broker.kv_get(key)
+
+    def change(cur: VersionedValue | None) -> Write | None:
         if cur is None:
             raise Abort(f"session {session_id} has no state (it was never started, or was deleted)")
         state = SessionState.from_dict(cur.value)
         events = update(state)
         if events is None:
-            return []
-        ids = await broker.kv_cas(
-            key, cur.version, state.to_dict(), append_to=transcript_stream(session_id), entries=events
-        )
-        if ids is not None:
-            return ids
-        await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
-    raise BrokerError(f"session {session_id}: state kept changing under {SESSION_CAS_ATTEMPTS} attempts")
+            return None
+        return Write(state.to_dict(), transcript_stream(session_id), events)
+
+    def conflict() -> Exception:
+        return BrokerError(f"session {session_id}: state kept changing under {SESSION_CAS_ATTEMPTS} attempts")
+
+    ids = await update_keyed(
+        broker, session_state_key(session_id), change, attempts=SESSION_CAS_ATTEMPTS, conflict=conflict
+    )
+    return ids or []
 
 
 def _commits(events: list[CommitEvent]) -> list[dict[str, Any]]:
@@ -350,14 +345,6 @@ def _finish(session_id: str, reason: str | None = None) -> Update:
 # --- the capture job ----------------------------------------------------------------------------
 
 
-def _pcm16(samples: np.ndarray) -> bytes:
-    return bytes((np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes())
-
-
-def _from_pcm16(data: bytes) -> np.ndarray:
-    return np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
-
-
 def audio_key(session_id: str, seq: int, epoch: int) -> str:
     """Where a segment's audio goes; the epoch keeps a capture instance that takes over from
     overwriting audio its predecessor cut under the same seq."""
@@ -367,7 +354,7 @@ def audio_key(session_id: str, seq: int, epoch: int) -> str:
 @plugin.job("capture", long_running=True, max_tries=CAPTURE_MAX_TRIES, priority=PRIORITY_LIVE)
 async def capture(ctx: JobContext, p: CaptureParams) -> dict[str, Any]:
     """Capture one session's source, cut it into segments and fan them out to ASR; supervised and
-    swapped by HotPotato (``hotswap.py``). With ``takeover``, the new instance of a swap."""
+    swapped by HotPotato (``katopotato.capture``). With ``takeover``, the new instance of a swap."""
     settings = ctx.settings
     assert isinstance(settings, TranscriptionSettings)
     sid = p.session_id
@@ -391,8 +378,8 @@ async def capture(ctx: JobContext, p: CaptureParams) -> dict[str, Any]:
             st.owner = ctx.job.id
             await store.save()
             session = SessionState(corrections=dict(p.corrections), gap_timeout_s=settings.gap_timeout_s)
-            if await ctx.broker.kv_get(_session_key(sid)) is None:
-                await ctx.broker.kv_cas(_session_key(sid), 0, session.to_dict())  # None: another worker made it
+            if await ctx.broker.kv_get(session_state_key(sid)) is None:
+                await ctx.broker.kv_cas(session_state_key(sid), 0, session.to_dict())  # None: another worker made it
             janitor = asyncio.create_task(_janitor(ctx.broker, sid))
             if st.source_done:
                 await _wait_for_end(ctx, sid, settings.finish_timeout_s)
@@ -450,20 +437,20 @@ class _JobHost:
     async def emit(self, seg: AudioSegment) -> None:
         ctx, p = self.ctx, self.params
         key = audio_key(p.session_id, seg.segment.seq, seg.segment.epoch)
-        await ctx.blobs.put(key, _pcm16(seg.samples))
+        await ctx.blobs.put(key, encode_pcm16(seg.samples))
         segment = replace(seg.segment, audio=key)
         await ctx.scheduler.enqueue(
             ASR_KIND,
             AsrParams(session_id=p.session_id, segment=segment.to_dict(), language=p.language, vocabulary=p.vocabulary),
             priority=PRIORITY_LIVE,
-            idempotency_key=f"asr:{p.session_id}:{segment.seq}",
+            idempotency_key=asr_job_key(p.session_id, segment.seq),
         )
 
     async def start_successor(self, swap_id: str) -> str:
         params = self.params.model_dump(mode="json")
         params["takeover"] = swap_id
         job = await self.ctx.scheduler.enqueue(
-            CAPTURE_KIND, params, priority=PRIORITY_LIVE, idempotency_key=f"swap:{self.params.session_id}:{swap_id}"
+            CAPTURE_KIND, params, priority=PRIORITY_LIVE, idempotency_key=swap_job_key(self.params.session_id, swap_id)
         )
         return job.id
 
@@ -516,7 +503,7 @@ async def _janitor(broker: Broker, sid: str) -> None:
 
 async def _wait_for_end(ctx: JobContext, sid: str, finish_timeout_s: float) -> None:
     """Wait for the ``end`` event; past the finish timeout, gap what is missing and end."""
-    cur = await ctx.broker.kv_get(_session_key(sid))
+    cur = await ctx.broker.kv_get(session_state_key(sid))
     if cur is None:
         return
     state = SessionState.from_dict(cur.value)
@@ -566,7 +553,7 @@ async def _end_lost_session(broker: Broker, job: Job, finish_timeout_s: float) -
     st = await store.load()
     if store.version == 0 or st.owner != job.id:
         return False  # never started, or another instance owns the session
-    cur = await broker.kv_get(_session_key(sid))
+    cur = await broker.kv_get(session_state_key(sid))
     state = SessionState.from_dict(cur.value) if cur is not None else None
     if state is None or state.ended:
         return False
@@ -614,19 +601,18 @@ async def asr(ctx: JobContext, p: AsrParams) -> dict[str, Any]:
     settings = ctx.settings
     assert isinstance(settings, TranscriptionSettings)
     segment = Segment.from_dict(p.segment)
-    cur = await ctx.broker.kv_get(_session_key(p.session_id))
+    cur = await ctx.broker.kv_get(session_state_key(p.session_id))
     if cur is not None:
         state = SessionState.from_dict(cur.value)
         if state.ended or segment.seq < state.reseq.next_seq or segment.seq in state.reseq.held:
             return {"seq": segment.seq, "words": None, "committed": 0, "duplicate": True}
     outcome: SegmentResult | SegmentFailure
     try:
-        samples = _from_pcm16(await ctx.blobs.get(segment.audio))
+        samples = decode_pcm16(await ctx.blobs.get(segment.audio))
         engine, pool = await asr_engine(settings.asr_model, settings.asr_threads)
         options = AsrOptions(language=p.language, vocabulary=tuple(p.vocabulary))
         words = await asyncio.get_running_loop().run_in_executor(pool, engine.transcribe, samples, options)
-        offset = segment.start
-        shifted = tuple(Word(w.start + offset, w.end + offset, w.word, w.probability) for w in words)
+        shifted = tuple(w.shifted(segment.start) for w in words)
         outcome = SegmentResult(segment, shifted, engine.name)
     except BlobNotFound:
         outcome = SegmentFailure(segment, "audio_missing")
@@ -653,7 +639,7 @@ async def start_session(
     """Enqueue the capture job of a session (idempotent per session id); bad options raise
     InvalidParams."""
     params = {"session_id": session_id, "source": source, **options}
-    return await scheduler.enqueue(CAPTURE_KIND, params, idempotency_key=f"session:{session_id}")
+    return await scheduler.enqueue(CAPTURE_KIND, params, idempotency_key=session_job_key(session_id))
 
 
 async def transcript_events(
@@ -667,7 +653,7 @@ async def transcript_events(
         for entry in entries:
             cursor = entry.id
             if is_swap_event(entry.data):
-                continue  # HotPotato's swap events: hotswap.swap_events reads them
+                continue  # HotPotato's swap events: api.swaps.swap_events reads them
             event = event_from_dict(entry.data)
             yield entry.id, event
             if isinstance(event, EndEvent):
@@ -687,10 +673,8 @@ __all__ = [
     "asr_engine",
     "audio_key",
     "capture",
-    "capture_key",
     "plugin",
     "start_session",
     "transcript_events",
-    "transcript_stream",
     "update_session",
 ]

@@ -13,18 +13,14 @@ Shutdown (``stop()``, or SIGTERM/SIGINT with ``handle_signals``): stop claiming;
 the jobs of long-running kinds (capture sessions: another worker continues them); give the others
 ``drain_grace_s`` to finish, then hand them back too. Handed-back jobs keep their try count.
 
-A long-running job that can hand its work over itself (a capture session: HotPotato's swap to an
-instance on another worker, with no audio lost) says so with ``current_drain().accept_handover()``.
-On shutdown its ``Drain.requested`` is set instead of it being cancelled, and it gets up to
-``handover_grace_s`` to finish; if it cannot hand over it calls ``Drain.hand_back()`` and is handed
-back like the others.
+A long-running job that can hand its work over itself (a capture session) is told of the shutdown
+through its ``Drain`` (``katopotato.drain``) instead of being cancelled.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import functools
 import logging
 import os
@@ -32,7 +28,7 @@ import signal
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +46,7 @@ from .constants import (
     RETRY_BACKOFF_MAX_S,
     VISIBILITY_TIMEOUT_S,
 )
+from .drain import Drain, bind_drain, current_drain
 from .errors import Abort, BrokerError, ConfigError, Retry, one_line
 from .plugin import JobContext, LogNotifier, Notifier
 from .plugin_host import PluginRegistry
@@ -100,37 +97,6 @@ class WorkerStats:
     released: int = 0
     lost: int = 0
     started_at: float = field(default_factory=time.time)
-
-
-@dataclass
-class Drain:
-    """How a running job learns that its worker is shutting down (see the module docstring).
-
-    Attributes:
-        requested: set when the worker begins draining and the job accepted to hand over.
-        handover: the job hands its work over itself when asked (``accept_handover``).
-    """
-
-    requested: asyncio.Event = field(default_factory=asyncio.Event)
-    handover: bool = False
-    _stop: Callable[[], None] | None = None
-
-    def accept_handover(self) -> None:
-        """On shutdown, ask this job to hand over (set ``requested``) instead of cancelling it."""
-        self.handover = True
-
-    def hand_back(self) -> None:
-        """The job cannot hand over: stop it now and hand it back to the queue."""
-        if self._stop is not None:
-            self._stop()
-
-
-_current_drain: contextvars.ContextVar[Drain | None] = contextvars.ContextVar("katopotato_drain", default=None)
-
-
-def current_drain() -> Drain | None:
-    """The running job's ``Drain`` (None outside a worker's job)."""
-    return _current_drain.get()
 
 
 @dataclass
@@ -361,7 +327,7 @@ class Worker:
     async def _execute(self, lease: Lease, drain: Drain) -> None:
         job = lease.job
         plugin, spec = self.registry.spec(job.kind)
-        _current_drain.set(drain)
+        bind_drain(drain)
 
         async def report(done: float, total: float | None, message: str) -> None:
             state = await self.broker.progress(lease, done, total, message)

@@ -1,1 +1,2 @@
-"""plugins — see docs/architecture.md; built in its own issue."""
+"""The plugins CouchPotato ships (``vetting``), each registered under the entry-point group
+``couchpotato.plugins`` and using only ``katopotato.plugin``. See docs/architecture.md."""

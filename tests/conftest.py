@@ -86,7 +86,7 @@ def _has_renderer(pid: int | None) -> bool:
 
 # A failing test's report shows what the capture did, not only warnings: Chromium's, Xvfb's and the
 # recorder's own lines, and HotPotato's decisions (the rare failures are the timing-dependent ones).
-DIAGNOSTIC_LOGGERS = {"couchpotato.browser": logging.DEBUG, "katopotato.hotswap": logging.INFO}
+DIAGNOSTIC_LOGGERS = {"couchpotato.browser": logging.DEBUG, "katopotato.capture": logging.INFO}
 
 
 @pytest.fixture(autouse=True)

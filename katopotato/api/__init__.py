@@ -10,7 +10,7 @@ from __future__ import annotations
 from .app import create_app
 from .errors import ApiError, BadRequest, Forbidden, NotFound, Unauthorized, Unavailable, Unprocessable
 from .openapi import ANY_TOKEN, PUBLIC, Answer, HeaderParam, Operation, openapi
-from .service import PRINCIPAL, SERVICE, Service, default_runner
+from .service import PRINCIPAL, SERVICE, Service
 
 __all__ = [
     "ANY_TOKEN",
@@ -29,6 +29,5 @@ __all__ = [
     "Unavailable",
     "Unprocessable",
     "create_app",
-    "default_runner",
     "openapi",
 ]

@@ -17,9 +17,10 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from .errors import HTTP_CODES, ApiError, Forbidden, Unauthorized, error_body, from_exception
+from .http import check_query_names
 from .jobs import mount_plugin_routes
 from .openapi import Operation, openapi
-from .routes import check_query_names, operations
+from .routes import operations
 from .service import PRINCIPAL, SERVICE, Service
 
 log = logging.getLogger(__name__)

@@ -7,13 +7,13 @@
     ├── Forbidden         403 forbidden
     ├── NotFound          404 not_found, session_not_found, audio_not_kept, job_not_found, result_expired
     ├── Conflict          409 output_exists, job_not_finished, job_failed, job_cancelled, job_state,
-    │                         swap_refused, swap_unsupported
+    │                         swap_refused
     ├── Unprocessable     422 source_not_found, source_unreachable, not_media, no_audio_track,
     │                         source_stalled, no_audio, source_error, unsupported_option, invalid_outputs
     └── Unavailable       503 unavailable, search_unavailable, broker_unavailable
 
-``error_body`` builds the JSON; ``from_exception`` maps the core's and the service's own
-exceptions to these, so a handler only raises. Anything unexpected becomes a 500
+``error_body`` builds the JSON; ``from_exception`` maps the exceptions of every package to these
+through one table (``ERROR_MAP``), so a handler only raises. Anything unexpected becomes a 500
 ``internal_error`` whose message names no internals (the traceback goes to the log).
 """
 
@@ -25,11 +25,10 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from couchpotato import errors as core
-from couchpotato.errors import CouchPotatoError
 from docsweb import DuplicateSink, SinkConfigError
+from hotpotato.errors import SwapRefused
 
 from .. import errors as kp
-from ..sessions import AudioNotKept, SessionError, SessionNotFound, UnsupportedOption
 
 HTTP_CODES = {
     400: "invalid_request",
@@ -116,45 +115,27 @@ def error_body(code: str, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message}}
 
 
-_SOURCE_CODES: tuple[tuple[type[CouchPotatoError], str], ...] = (
-    (core.SourceNotFound, "source_not_found"),
-    (core.SourceUnreachable, "source_unreachable"),
-    (core.NotMedia, "not_media"),
-    (core.NoAudioTrack, "no_audio_track"),
-    (core.SourceStalled, "source_stalled"),
-)
-
-
-def from_exception(e: BaseException) -> ApiError | None:
-    """The API error for an exception the service expects, None for anything else."""
-    if isinstance(e, ApiError):
-        return e
-    if isinstance(e, core.UrlRefused):
-        return BadRequest(str(e), code="url_refused")
-    if isinstance(e, core.SourceError):
-        own = getattr(e, "code", None)
-        if isinstance(own, str) and own:
-            return Unprocessable(str(e), code=own)
-        for cls, code in _SOURCE_CODES:
-            if isinstance(e, cls):
-                return Unprocessable(str(e), code=code)
-        return Unprocessable(str(e), code="source_error")
-    if isinstance(e, core.ConfigError | UnsupportedOption):
-        return Unprocessable(str(e), code="unsupported_option")
-    if isinstance(e, SessionNotFound):
-        return NotFound(str(e), code="session_not_found")
-    if isinstance(e, AudioNotKept):
-        return NotFound(str(e), code="audio_not_kept")
-    if isinstance(e, SessionError):
-        return Unavailable(str(e))
-    if isinstance(e, SinkConfigError):
-        return BadRequest(str(e), code="sink_refused")
-    if isinstance(e, DuplicateSink):
-        return Conflict(str(e), code="output_exists")
-    return _from_scheduler(e)
-
-
-_JOB_CODES: tuple[tuple[type[Exception], type[ApiError], str], ...] = (
+# The one mapping from the exceptions the service expects to its answers: (exception, answer,
+# stable code); the first that matches wins. A handler only raises; nothing else maps errors.
+ERROR_MAP: tuple[tuple[type[BaseException], type[ApiError], str], ...] = (
+    (core.UrlRefused, BadRequest, "url_refused"),
+    (core.SourceNotFound, Unprocessable, "source_not_found"),
+    (core.SourceUnreachable, Unprocessable, "source_unreachable"),
+    (core.NotMedia, Unprocessable, "not_media"),
+    (core.NoAudioTrack, Unprocessable, "no_audio_track"),
+    (core.SourceStalled, Unprocessable, "source_stalled"),
+    (core.SourceError, Unprocessable, "source_error"),
+    (core.ConfigError, Unprocessable, "unsupported_option"),
+    (kp.UnsupportedOption, Unprocessable, "unsupported_option"),
+    (kp.SessionNotFound, NotFound, "session_not_found"),
+    (kp.AudioNotKept, NotFound, "audio_not_kept"),
+    (kp.SessionError, Unavailable, "unavailable"),
+    (SinkConfigError, BadRequest, "sink_refused"),
+    (DuplicateSink, Conflict, "output_exists"),
+    (SwapRefused, Conflict, "swap_refused"),
+    (kp.InvalidQuery, BadRequest, "invalid_query"),
+    (kp.InvalidCursor, BadRequest, "invalid_cursor"),
+    (kp.InvalidScope, BadRequest, "invalid_request"),
     (kp.JobNotFound, NotFound, "job_not_found"),
     (kp.UnknownKind, BadRequest, "unknown_kind"),
     (kp.InvalidParams, BadRequest, "invalid_params"),
@@ -167,10 +148,22 @@ _JOB_CODES: tuple[tuple[type[Exception], type[ApiError], str], ...] = (
 )
 
 
-def _from_scheduler(e: BaseException) -> ApiError | None:
-    for cls, api, code in _JOB_CODES:
+def from_exception(e: BaseException) -> ApiError | None:
+    """The API error for an exception the service expects (``ERROR_MAP``), None for anything else."""
+    if isinstance(e, ApiError):
+        return e
+    for cls, answer, code in ERROR_MAP:
         if isinstance(e, cls):
-            return api(str(e), code=code)
+            return answer(str(e), code=_own_code(e) or code)
+    return None
+
+
+def _own_code(e: BaseException) -> str | None:
+    """A source error that names its own code (the browser capture's ``no_audio``) keeps it."""
+    if isinstance(e, core.SourceError) and not isinstance(e, core.UrlRefused):
+        own = getattr(e, "code", None)
+        if isinstance(own, str) and own:
+            return own
     return None
 
 
@@ -185,6 +178,7 @@ def validation_message(e: ValidationError) -> str:
 
 
 __all__ = [
+    "ERROR_MAP",
     "HTTP_CODES",
     "ApiError",
     "BadRequest",

@@ -27,6 +27,17 @@ from ..broker.base import parse_entry_id
 from ..jobs import Job, JobEvent, JobStatus, job_events_stream
 from ..plugin_host import PluginRegistry
 from .errors import BadRequest, Forbidden, Unauthorized
+from .http import (
+    SSE_KEEPALIVE_S,
+    SSE_RETRY_MS,
+    decode_cursor,
+    encode_cursor,
+    get_service,
+    json_response,
+    parse_body,
+    parse_query,
+    validate,
+)
 from .models import (
     JobCreate,
     JobEventsQuery,
@@ -39,7 +50,6 @@ from .models import (
     PluginOut,
 )
 from .openapi import Answer, HeaderParam, Operation
-from .routes import SSE_KEEPALIVE_S, SSE_RETRY_MS, _body, _encode_cursor, _json, _query, _service, _validate
 from .service import PRINCIPAL, SERVICE
 
 log = logging.getLogger(__name__)
@@ -56,53 +66,48 @@ def job_out(job: Job) -> JobOut:
 
 
 def _job_id(request: web.Request) -> str:
-    return _validate(JobPath, dict(request.match_info)).id
+    return validate(JobPath, dict(request.match_info)).id
 
 
 def _decode_job_cursor(cursor: str) -> str:
-    import base64
-
-    try:
-        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if not isinstance(raw, list) or len(raw) != 1 or not isinstance(raw[0], str) or not raw[0]:
-            raise ValueError
-        return raw[0]
-    except (ValueError, TypeError, UnicodeError) as e:
-        raise BadRequest("the cursor is not one this service handed out", code="invalid_cursor") from e
+    raw = decode_cursor(cursor)
+    if not isinstance(raw, list) or len(raw) != 1 or not isinstance(raw[0], str) or not raw[0]:
+        raise BadRequest("the cursor is not one this service handed out", code="invalid_cursor")
+    return raw[0]
 
 
 # --- handlers -----------------------------------------------------------------------------------------
 
 
 async def list_plugins(request: web.Request) -> web.StreamResponse:
-    registry = _service(request).registry
+    registry = get_service(request).registry
     plugins = [
         PluginOut.model_validate({**p, "routes": f"/v1/plugins/{p['name']}/" if p["has_routes"] else None})
         for p in registry.describe()
     ]
-    return _json(PluginList(plugins=plugins))
+    return json_response(PluginList(plugins=plugins))
 
 
 async def create_job(request: web.Request) -> web.StreamResponse:
-    service = _service(request)
-    body = await _body(request, JobCreate)
+    service = get_service(request)
+    body = await parse_body(request, JobCreate)
     if body.kind.partition(".")[0] == SESSION_KINDS_PLUGIN and body.kind in service.registry.kinds():
         raise BadRequest(f"{body.kind} jobs are started by POST /v1/sessions", code="kind_not_allowed")
     job, created = await service.scheduler.submit(
         body.kind, body.params, priority=body.priority, idempotency_key=body.idempotency_key
     )
-    return _json(job_out(job), 202 if created else 200, headers={"Location": f"/v1/jobs/{job.id}"})
+    return json_response(job_out(job), 202 if created else 200, headers={"Location": f"/v1/jobs/{job.id}"})
 
 
 async def list_jobs(request: web.Request) -> web.StreamResponse:
-    service = _service(request)
-    q = _query(request, JobListQuery)
+    service = get_service(request)
+    q = parse_query(request, JobListQuery)
     if q.dead:
         if q.cursor:
             raise BadRequest("the dead-letter list is not paged: leave out cursor", code="invalid_cursor")
         jobs = await service.scheduler.dead_letters(limit=q.limit)
         jobs = [j for j in jobs if (not q.kind or j.kind == q.kind)]
-        return _json(JobList(jobs=[job_out(j) for j in jobs], next_cursor=None))
+        return json_response(JobList(jobs=[job_out(j) for j in jobs], next_cursor=None))
     before = _decode_job_cursor(q.cursor) if q.cursor else None
     try:
         jobs = await service.broker.list_jobs(kind=q.kind, status=q.status, limit=q.limit + 1, before=before)
@@ -110,32 +115,32 @@ async def list_jobs(request: web.Request) -> web.StreamResponse:
         raise BadRequest(f"the cursor is no longer valid: {e}", code="invalid_cursor") from e
     more = len(jobs) > q.limit
     jobs = jobs[: q.limit]
-    return _json(
+    return json_response(
         JobList(
             jobs=[job_out(j) for j in jobs],
-            next_cursor=_encode_cursor([jobs[-1].id]) if more and jobs else None,
+            next_cursor=encode_cursor([jobs[-1].id]) if more and jobs else None,
         )
     )
 
 
 async def get_job(request: web.Request) -> web.StreamResponse:
-    return _json(job_out(await _service(request).scheduler.get(_job_id(request))))
+    return json_response(job_out(await get_service(request).scheduler.get(_job_id(request))))
 
 
 async def job_result(request: web.Request) -> web.StreamResponse:
     job_id = _job_id(request)
-    value = await _service(request).scheduler.result(job_id)
-    return _json(JobResultOut(id=job_id, result=value))
+    value = await get_service(request).scheduler.result(job_id)
+    return json_response(JobResultOut(id=job_id, result=value))
 
 
 async def cancel_job(request: web.Request) -> web.StreamResponse:
-    job = await _service(request).scheduler.cancel(_job_id(request))
-    return _json(job_out(job), 202 if job.status is JobStatus.RUNNING else 200)
+    job = await get_service(request).scheduler.cancel(_job_id(request))
+    return json_response(job_out(job), 202 if job.status is JobStatus.RUNNING else 200)
 
 
 async def requeue_job(request: web.Request) -> web.StreamResponse:
-    job = await _service(request).scheduler.requeue(_job_id(request))
-    return _json(job_out(job))
+    job = await get_service(request).scheduler.requeue(_job_id(request))
+    return json_response(job_out(job))
 
 
 def _last_event_id(request: web.Request, q: JobEventsQuery) -> str:
@@ -150,9 +155,9 @@ def _last_event_id(request: web.Request, q: JobEventsQuery) -> str:
 
 
 async def job_events(request: web.Request) -> web.StreamResponse:
-    service = _service(request)
+    service = get_service(request)
     job_id = _job_id(request)
-    after = _last_event_id(request, _query(request, JobEventsQuery))
+    after = _last_event_id(request, parse_query(request, JobEventsQuery))
     job = await service.scheduler.get(job_id)
     if job.status.terminal and not await service.broker.read(job_events_stream(job_id), after, count=1):
         return web.Response(status=204)  # it ended and the client has seen the end

@@ -256,7 +256,7 @@ class JobCreate(_Model):
         max_length=100,
         pattern=r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$",
         description="`plugin.job`, as GET /v1/plugins lists them",
-        examples=["core.echo"],
+        examples=["core.transcribe_files"],
     )
     params: dict[str, Any] = Field(default_factory=dict, description="checked against the job's params_schema")
     idempotency_key: str | None = Field(

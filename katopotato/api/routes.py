@@ -1,22 +1,21 @@
 """The API's handlers, and the operations that declare them (see openapi.py).
 
-Handlers only raise on failure (``ApiError`` or an exception ``errors.from_exception`` knows);
+Handlers only raise on failure (``ApiError`` or an exception ``errors.ERROR_MAP`` maps);
 the error middleware in app.py turns that into the JSON error answer.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
 import logging
 import time
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from couchpotato import __version__
 from couchpotato.errors import SerializationError
@@ -24,11 +23,23 @@ from couchpotato.formats import render
 from couchpotato.records import Event, event_from_dict
 from hotpotato.errors import SwapRefused
 
-from ..auth import InvalidScope, Principal
-from ..hotswap import request_swap, swap_status
-from ..search import InvalidCursor, InvalidQuery, SearchQuery, parse
+from ..search import SearchQuery, parse
 from ..sessions import AudioKeeper, AudioNotKept, SessionRecord, SessionSpec
-from .errors import BadRequest, Conflict, NotFound, Unavailable, Unprocessable, validation_message
+from .errors import BadRequest, NotFound, Unavailable, Unprocessable, validation_message
+from .http import (
+    SSE_KEEPALIVE_S,
+    SSE_RETRY_MS,
+    decode_cursor,
+    encode_cursor,
+    get_principal,
+    get_service,
+    json_object,
+    json_response,
+    parse_body,
+    parse_query,
+    validate,
+)
+from .jobs import JOB_OPERATIONS
 from .models import (
     AudioQuery,
     EventsQuery,
@@ -57,12 +68,10 @@ from .models import (
     WhoAmI,
 )
 from .openapi import ANY_TOKEN, PUBLIC, Answer, HeaderParam, Operation
-from .service import PRINCIPAL, SERVICE, Service
+from .service import Service
+from .swaps import request_swap, swap_status
 
-M = TypeVar("M", bound=BaseModel)
 log = logging.getLogger(__name__)
-SSE_KEEPALIVE_S = 15.0
-SSE_RETRY_MS = 2000
 DEFAULT_CLIP_S = 30.0
 TRANSCRIPT_MEDIA = {
     "txt": ("text/plain", "txt", "text"),
@@ -75,51 +84,6 @@ TRANSCRIPT_MEDIA = {
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def _service(request: web.Request) -> Service:
-    return request.app[SERVICE]
-
-
-def _principal(request: web.Request) -> Principal:
-    return request[PRINCIPAL]
-
-
-def _validate(model: type[M], data: Any) -> M:
-    try:
-        return model.model_validate(data)
-    except ValidationError as e:
-        raise BadRequest(validation_message(e)) from e
-
-
-def _query(request: web.Request, model: type[M]) -> M:
-    return _validate(model, dict(request.query))
-
-
-def check_query_names(request: web.Request, model: type[BaseModel] | None) -> None:
-    """A parameter the route does not know is an error (a typo like ``?staus=failed`` must not
-    silently list everything), and so is one given twice."""
-    known = model.model_fields if model is not None else {}
-    unknown = sorted(k for k in request.query if k not in known)
-    if unknown:
-        hint = f"; this route knows {', '.join(known)}" if known else "; this route takes none"
-        raise BadRequest(f"unknown query parameter {unknown[0]!r}{hint}")
-    if len(set(request.query)) != len(request.query):
-        raise BadRequest("a query parameter is given more than once")
-
-
-async def _json_object(request: web.Request) -> dict[str, Any]:
-    try:
-        data = await request.json()
-    except (ValueError, UnicodeDecodeError) as e:
-        raise BadRequest("the body is not valid JSON", code="invalid_json") from e
-    if not isinstance(data, dict):
-        raise BadRequest("the body must be a JSON object", code="invalid_json")
-    return data
-
-
-async def _body(request: web.Request, model: type[M]) -> M:
-    return _validate(model, await _json_object(request))
-
-
 def _outputs(service: Service, raw: Any) -> list[Any]:
     """``outputs`` of a request as sink specs: a 422 ``invalid_outputs`` when they do not fit."""
     try:
@@ -130,28 +94,13 @@ def _outputs(service: Service, raw: Any) -> list[Any]:
         raise Unprocessable(f"outputs: {e}", code="invalid_outputs") from e
 
 
-def _json(model: BaseModel, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(
-        text=model.model_dump_json(),
-        status=status,
-        content_type="application/json",
-        headers=headers,
-    )
-
-
-def _encode_cursor(value: Any) -> str:
-    return base64.urlsafe_b64encode(json.dumps(value, separators=(",", ":")).encode()).decode().rstrip("=")
-
-
 def _decode_session_cursor(cursor: str) -> tuple[float, str]:
-    try:
-        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    raw = decode_cursor(cursor)
+    if isinstance(raw, list) and len(raw) == 2:
         created, sid = raw
-        if not isinstance(sid, str) or isinstance(created, bool) or not isinstance(created, int | float):
-            raise ValueError
-        return float(created), sid
-    except (ValueError, TypeError, UnicodeError) as e:
-        raise BadRequest("the cursor is not one this service handed out", code="invalid_cursor") from e
+        if isinstance(sid, str) and not isinstance(created, bool) and isinstance(created, int | float):
+            return float(created), sid
+    raise BadRequest("the cursor is not one this service handed out", code="invalid_cursor")
 
 
 def console_link(service: Service, session_id: str, at: float | None = None) -> str:
@@ -205,17 +154,17 @@ async def session_view(service: Service, r: SessionRecord) -> SessionOut:
 
 
 def _session_id(request: web.Request) -> str:
-    return _validate(SessionPath, dict(request.match_info)).id
+    return validate(SessionPath, dict(request.match_info)).id
 
 
 # --- sessions -----------------------------------------------------------------------------------
 
 
 async def create_session(request: web.Request) -> web.StreamResponse:
-    service = _service(request)
-    data = await _json_object(request)
+    service = get_service(request)
+    data = await json_object(request)
     raw_outputs = data.pop("outputs", [])
-    body = _validate(SessionCreate, data)
+    body = validate(SessionCreate, data)
     outputs = _outputs(service, raw_outputs)
     await service.outputs.check(outputs)  # SinkConfigError: 400 sink_refused, before anything exists
     spec = SessionSpec(
@@ -229,97 +178,86 @@ async def create_session(request: web.Request) -> web.StreamResponse:
         keep_audio=service.settings.keep_audio if body.keep_audio is None else body.keep_audio,
         outputs=service.outputs.storage(outputs),
     )
-    record = await service.runner.start(spec, created_by=_principal(request).token_id)
+    record = await service.runner.start(spec, created_by=get_principal(request).token_id)
     if outputs:
         service.outputs.wake()
     out = await session_view(service, record)
-    return _json(out, 201, headers={"Location": f"/v1/sessions/{record.id}"})
+    return json_response(out, 201, headers={"Location": f"/v1/sessions/{record.id}"})
 
 
 async def list_sessions(request: web.Request) -> web.StreamResponse:
-    service = _service(request)
-    q = _query(request, SessionListQuery)
+    service = get_service(request)
+    q = parse_query(request, SessionListQuery)
     after = _decode_session_cursor(q.cursor) if q.cursor else None
     records, last = await service.store.list(status=q.status, limit=q.limit, after=after)
     outputs = await service.outputs.describe([r.id for r in records])
-    return _json(
+    return json_response(
         SessionList(
             sessions=[session_out(service, r, outputs.get(r.id, [])) for r in records],
-            next_cursor=_encode_cursor(list(last)) if last else None,
+            next_cursor=encode_cursor(list(last)) if last else None,
         )
     )
 
 
 async def get_session(request: web.Request) -> web.StreamResponse:
-    service = _service(request)
-    return _json(await session_view(service, await service.store.require(_session_id(request))))
+    service = get_service(request)
+    return json_response(await session_view(service, await service.store.require(_session_id(request))))
 
 
 async def stop_session(request: web.Request) -> web.StreamResponse:
-    service = _service(request)
+    service = get_service(request)
     sid = _session_id(request)
     await service.store.require(sid)
     stopping = await service.runner.stop(sid)
     record = await service.store.require(sid)
-    return _json(await session_view(service, record), 202 if stopping else 200)
+    return json_response(await session_view(service, record), 202 if stopping else 200)
 
 
 async def swap_session(request: web.Request) -> web.StreamResponse:
     """HotPotato: replace the session's capture instance mid-stream (overlap, align, cut in a pause)."""
-    service = _service(request)
+    service = get_service(request)
     sid = _session_id(request)
-    body = await _body(request, SwapCreate) if request.body_exists else SwapCreate.model_validate({})
+    body = await parse_body(request, SwapCreate) if request.body_exists else SwapCreate.model_validate({})
     record = await service.store.require(sid)
     _swappable(service, record)
-    try:
-        await request_swap(service, sid, body.reason, trigger="api")
-    except SwapRefused as e:
-        raise Conflict(str(e), code="swap_refused") from e
-    return _json(SwapStatusOut.model_validate(await swap_status(service, sid)), 202)
+    await request_swap(service, sid, body.reason, trigger="api")
+    return json_response(SwapStatusOut.model_validate(await swap_status(service, sid)), 202)
 
 
 async def get_swap(request: web.Request) -> web.StreamResponse:
-    service = _service(request)
+    service = get_service(request)
     sid = _session_id(request)
     await service.store.require(sid)
-    if service.settings.runner != "scheduler":
-        return _json(SwapStatusOut(session_id=sid, swap=None, history=[], health=None, capture=None))
-    return _json(SwapStatusOut.model_validate(await swap_status(service, sid)))
+    return json_response(SwapStatusOut.model_validate(await swap_status(service, sid)))
 
 
 def _swappable(service: Service, record: SessionRecord) -> None:
-    if service.settings.runner != "scheduler":
-        raise Conflict(
-            "swaps need sessions on the scheduler (COUCHPOTATO_RUNNER=scheduler); this service runs them in-process",
-            code="swap_unsupported",
-        )
     if not record.active:
-        ended = f"session {record.id} has ended ({record.status}); there is nothing to swap"
-        raise Conflict(ended, code="swap_refused")
+        raise SwapRefused(f"session {record.id} has ended ({record.status}); there is nothing to swap")
 
 
 async def add_output(request: web.Request) -> web.StreamResponse:
-    service = _service(request)
+    service = get_service(request)
     sid = _session_id(request)
-    (spec,) = _outputs(service, [await _json_object(request)])
+    (spec,) = _outputs(service, [await json_object(request)])
     await service.store.require(sid)
     await service.outputs.check([spec])
     view = await service.outputs.add(sid, spec)  # DuplicateSink: 409 output_exists
-    return _json(OutputOut.model_validate(view), 201, headers={"Location": f"/v1/sessions/{sid}/outputs"})
+    return json_response(OutputOut.model_validate(view), 201, headers={"Location": f"/v1/sessions/{sid}/outputs"})
 
 
 async def list_outputs(request: web.Request) -> web.StreamResponse:
-    service = _service(request)
+    service = get_service(request)
     sid = _session_id(request)
     await service.store.require(sid)
     views = (await service.outputs.describe([sid])).get(sid, [])
-    return _json(OutputList(outputs=[OutputOut.model_validate(v) for v in views]))
+    return json_response(OutputList(outputs=[OutputOut.model_validate(v) for v in views]))
 
 
 async def session_events(request: web.Request) -> web.StreamResponse:
-    service = _service(request)
+    service = get_service(request)
     sid = _session_id(request)
-    q = _query(request, EventsQuery)
+    q = parse_query(request, EventsQuery)
     after = q.last_event_id or 0
     header = request.headers.get("Last-Event-ID", "").strip()
     if header:
@@ -366,15 +304,15 @@ def _events(stored: list[Any]) -> list[Event]:
 
 
 async def transcript(request: web.Request) -> web.StreamResponse:
-    service = _service(request)
+    service = get_service(request)
     sid = _session_id(request)
-    fmt = _query(request, TranscriptQuery).format
+    fmt = parse_query(request, TranscriptQuery).format
     record = await service.store.require(sid)
     stored = [e for e in await service.events.all(sid) if e.type in ("session", "segment", "gap", "end")]
     if fmt == "json":
         events = _events(stored)
         text = render(events, "text").strip()
-        return _json(
+        return json_response(
             TranscriptOut(
                 session=await session_view(service, record),
                 text=text,
@@ -394,9 +332,9 @@ async def transcript(request: web.Request) -> web.StreamResponse:
 
 
 async def session_audio(request: web.Request) -> web.StreamResponse:
-    service = _service(request)
+    service = get_service(request)
     sid = _session_id(request)
-    q = _query(request, AudioQuery)
+    q = parse_query(request, AudioQuery)
     record = await service.store.require(sid)
     blobs = service.settings.blobs_dir
     if not record.keep_audio or blobs is None:
@@ -420,16 +358,12 @@ def _since(value: float | datetime | None) -> float | None:
 
 
 async def search(request: web.Request) -> web.StreamResponse:
-    service = _service(request)
-    p = _query(request, SearchParams)
+    service = get_service(request)
+    p = parse_query(request, SearchParams)
     try:
         query = SearchQuery(parse(p.q), session=p.session, since=_since(p.since), limit=p.limit, cursor=p.cursor)
         page = await service.search.search(query)
-    except InvalidQuery as e:
-        raise BadRequest(str(e), code="invalid_query") from e
-    except InvalidCursor as e:
-        raise BadRequest(str(e), code="invalid_cursor") from e
-    except ConnectionError as e:
+    except ConnectionError as e:  # the search backend's, not the service's
         raise Unavailable(str(e), code="search_unavailable") from e
     titles = await service.store.titles([h.session_id for h in page.hits])
     hits = [
@@ -446,32 +380,29 @@ async def search(request: web.Request) -> web.StreamResponse:
         )
         for h in page.hits
     ]
-    return _json(SearchOut(hits=hits, next_cursor=page.next_cursor))
+    return json_response(SearchOut(hits=hits, next_cursor=page.next_cursor))
 
 
 # --- tokens, identity, health, metrics, schema --------------------------------------------------
 
 
 async def whoami(request: web.Request) -> web.StreamResponse:
-    p = _principal(request)
-    return _json(WhoAmI(token_id=p.token_id, name=p.name, scopes=sorted(p.scopes)))
+    p = get_principal(request)
+    return json_response(WhoAmI(token_id=p.token_id, name=p.name, scopes=sorted(p.scopes)))
 
 
 async def create_token(request: web.Request) -> web.StreamResponse:
-    body = await _body(request, TokenCreate)
-    try:
-        token, info = await _service(request).tokens.create(body.scopes, name=body.name)
-    except InvalidScope as e:
-        raise BadRequest(str(e)) from e
+    body = await parse_body(request, TokenCreate)
+    token, info = await get_service(request).tokens.create(body.scopes, name=body.name)
     out = TokenOut(
         id=info.id, name=info.name, scopes=list(info.scopes), created_at=info.created_at, revoked_at=None, token=token
     )
-    return _json(out, 201)
+    return json_response(out, 201)
 
 
 async def list_tokens(request: web.Request) -> web.StreamResponse:
-    infos = await _service(request).tokens.list()
-    return _json(
+    infos = await get_service(request).tokens.list()
+    return json_response(
         TokenList(
             tokens=[
                 TokenOut(id=i.id, name=i.name, scopes=list(i.scopes), created_at=i.created_at, revoked_at=i.revoked_at)
@@ -482,14 +413,14 @@ async def list_tokens(request: web.Request) -> web.StreamResponse:
 
 
 async def revoke_token(request: web.Request) -> web.StreamResponse:
-    token_id = _validate(TokenPath, dict(request.match_info)).id
-    if not await _service(request).tokens.revoke(token_id):
+    token_id = validate(TokenPath, dict(request.match_info)).id
+    if not await get_service(request).tokens.revoke(token_id):
         raise NotFound(f"no active token {token_id!r}", code="token_not_found")
     return web.Response(status=204)
 
 
 async def healthz(request: web.Request) -> web.StreamResponse:
-    service = _service(request)
+    service = get_service(request)
     db_ok = await service.ping()
     out = HealthOut(
         status="ok" if db_ok else "unavailable",
@@ -498,17 +429,17 @@ async def healthz(request: web.Request) -> web.StreamResponse:
         search=service.search.name,
         sessions_running=len(service.runner.running()),
     )
-    return _json(out, 200 if db_ok else 503)
+    return json_response(out, 200 if db_ok else 503)
 
 
 async def metrics(request: web.Request) -> web.StreamResponse:
-    service = _service(request)
+    service = get_service(request)
     await service.refresh_metrics()
     return web.Response(body=service.metrics.render(), headers={"Content-Type": service.metrics.content_type})
 
 
 async def openapi_json(request: web.Request) -> web.StreamResponse:
-    return web.json_response(_service(request).openapi_document)
+    return web.json_response(get_service(request).openapi_document)
 
 
 # --- the declarations -----------------------------------------------------------------------------
@@ -781,9 +712,8 @@ OTHER_OPERATIONS: list[Operation] = [
 
 
 def operations() -> list[Operation]:
-    from .jobs import JOB_OPERATIONS
 
     return [*SESSION_OPERATIONS, *JOB_OPERATIONS, *OTHER_OPERATIONS]
 
 
-__all__ = ["check_query_names", "console_link", "operations", "session_out", "session_view"]
+__all__ = ["console_link", "operations", "session_out", "session_view"]

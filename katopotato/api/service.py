@@ -2,12 +2,12 @@
 
 ``Service.open(settings)`` opens the database (migrating it), the search backend, the event log,
 the session store, the job scheduler (broker, blob store, plugin registry), the session runner
-(``DistributedRunner`` on the scheduler by default, ``InProcessRunner`` with
-``runner="inprocess"``), the embedded workers and cron (``settings.workers`` of them), and the
-outputs (transcript sinks); it re-attaches to or interrupts the sessions a previous process left
-running, and closes everything in reverse order on exit: the runner first (while the workers can
-still commit in-flight segments), then the sinks, then the workers drain, then the broker. The
-HTTP app (app.py) only borrows it, so tests and ``katopotato serve`` build it the same way.
+(``DistributedRunner``: sessions as jobs on the scheduler), the embedded workers and cron
+(``settings.workers`` of them), and the outputs (transcript sinks); it re-attaches to or
+interrupts the sessions a previous process left running, and closes everything in reverse order
+on exit: the runner first (while the workers can still commit in-flight segments), then the
+sinks, then the workers drain, then the broker. The HTTP app (app.py) only borrows it, so tests
+and ``katopotato serve`` build it the same way.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from aiohttp import web
 from sqlalchemy import text
 
 from couchpotato import __version__
-from couchpotato.asr import AsrEngine, FasterWhisperEngine
 
 from ..auth import Principal, TokenStore
 from ..blobs import BlobStore, blobs_from_url
@@ -37,7 +36,7 @@ from ..outputs import Outputs
 from ..plugin_host import PluginRegistry, load_plugins
 from ..scheduler import Scheduler
 from ..search import SearchBackend, open_search
-from ..sessions import InProcessRunner, SessionRunner, SessionStore
+from ..sessions import SessionRunner, SessionStore
 from ..settings import Settings
 
 log = logging.getLogger(__name__)
@@ -71,11 +70,10 @@ class Service:
         cls,
         settings: Settings,
         *,
-        engine_factory: Callable[[], AsrEngine] | None = None,
         runner_factory: RunnerFactory | None = None,
         registry: PluginRegistry | None = None,
     ) -> AsyncIterator[Service]:
-        if settings.workers == 0 and not settings.broker_is_shared and settings.runner == "scheduler":
+        if settings.workers == 0 and not settings.broker_is_shared:
             raise ConfigError(
                 "with the memory:// broker the embedded workers are the only ones: run at least one "
                 "(--workers 1), or share a Redis broker with katopotato worker processes (COUCHPOTATO_BROKER)"
@@ -96,8 +94,6 @@ class Service:
             scheduler = Scheduler(broker, registry)
             if runner_factory is not None:
                 runner = runner_factory(store, settings)
-            elif settings.runner == "inprocess":
-                runner = default_runner(store, settings, engine_factory=engine_factory, metrics=metrics)
             else:
                 runner = scheduled_runner(store, settings, scheduler, blobs, metrics=metrics)
             outputs = Outputs(db, events, broker, blobs, settings=settings.docsweb, guard=settings.core().guard())
@@ -180,30 +176,6 @@ class Service:
         return __version__
 
 
-def default_runner(
-    store: SessionStore,
-    settings: Settings,
-    *,
-    engine_factory: Callable[[], AsrEngine] | None = None,
-    metrics: Metrics | None = None,
-) -> InProcessRunner:
-    core = settings.core()
-    model = core.asr_model()
-
-    def make_engine() -> AsrEngine:
-        return FasterWhisperEngine(model, workers=settings.asr_workers)
-
-    return InProcessRunner(
-        store,
-        core.guard(),
-        engine_factory or make_engine,
-        asr_workers=settings.asr_workers,
-        blobs_dir=settings.blobs_dir,
-        model=model,
-        metrics=metrics,
-    )
-
-
 def scheduled_runner(
     store: SessionStore,
     settings: Settings,
@@ -228,4 +200,4 @@ def scheduled_runner(
 SERVICE = web.AppKey("katopotato.service", Service)
 PRINCIPAL = web.RequestKey("katopotato.principal", Principal)
 
-__all__ = ["PRINCIPAL", "SERVICE", "RunnerFactory", "Service", "default_runner", "scheduled_runner"]
+__all__ = ["PRINCIPAL", "SERVICE", "RunnerFactory", "Service", "scheduled_runner"]

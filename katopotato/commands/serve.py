@@ -26,7 +26,6 @@ from couchpotato import __version__
 
 from ..api import Service, create_app
 from ..errors import ConfigError
-from ..sessions import InProcessRunner
 from ..settings import Settings
 
 SHUTDOWN_TIMEOUT_S = 5.0
@@ -84,9 +83,7 @@ async def serve(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     async with Service.open(settings) as service:
-        if isinstance(service.runner, InProcessRunner):
-            await service.runner.engine()  # load the model now: the first session starts at once
-        elif settings.workers > 0:
+        if settings.workers > 0:
             await _load_asr_model(service)
         admin_token = await service.tokens.ensure_admin()
         app = create_app(service)
@@ -124,7 +121,6 @@ async def _load_asr_model(service: Service) -> None:
 def _banner(out: TextIO, settings: Settings, service: Service, host: str, port: int, admin_token: str | None) -> None:
     url = console_url(host, port)
     broker = settings.broker_url.split("?")[0]
-    runs = "as scheduler jobs" if settings.runner == "scheduler" else "in-process"
     workers = (
         f"{settings.workers} embedded job worker(s) + capture ×{settings.capture_slots}"
         if settings.workers
@@ -135,7 +131,7 @@ def _banner(out: TextIO, settings: Settings, service: Service, host: str, port: 
         f"  console : {url}",
         f"  API     : {url}openapi.json   (Authorization: Bearer <token>)",
         f"  data    : {settings.data_dir}  (database {service.db.safe_url}, search {service.search.name})",
-        f"  jobs    : broker {_safe_url(broker)}, {workers}; sessions run {runs}",
+        f"  jobs    : broker {_safe_url(broker)}, {workers}; sessions run as scheduler jobs",
     ]
     if service.recovered:
         lines.append(f"  marked {len(service.recovered)} session(s) left running by the last run as interrupted")

@@ -93,14 +93,7 @@ def service_registry(args: argparse.Namespace) -> tuple[PluginRegistry, str, str
 
     settings = Settings.load()
     given = parse_settings(getattr(args, "setting", []))
-    defaults: dict[str, dict[str, Any]] = {
-        "core": {"url_allowlist": settings.url_allowlist, "asr_model": settings.core().asr_model()},
-        "transcription": {
-            "url_allowlist": settings.url_allowlist,
-            "asr_model": settings.core().asr_model(),
-            "keep_audio": settings.keep_audio,
-        },
-    }
+    defaults = settings.plugin_settings()  # the same values the service's embedded workers run with
     merged = {name: {**defaults.get(name, {}), **given.get(name, {})} for name in {*defaults, *given}}
     registry = load_plugins(extra=getattr(args, "plugin", []), settings=merged)
     return registry, args.broker or settings.broker_url, getattr(args, "blobs", None) or settings.blobs_url

@@ -18,6 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ..errors import InvalidCursor
 from .query import ParsedQuery
 
 # Snippets are built with these private-use markers around matches, then escaped for HTML and
@@ -25,10 +26,6 @@ from .query import ParsedQuery
 HIGHLIGHT_OPEN = "\ue000"
 HIGHLIGHT_CLOSE = "\ue001"
 ELLIPSIS = "…"
-
-
-class InvalidCursor(ValueError):
-    """A cursor that this backend did not hand out."""
 
 
 @dataclass(frozen=True)

@@ -15,15 +15,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..errors import InvalidQuery
+
 MAX_QUERY_CHARS = 500
 MAX_PARTS = 16
 MIN_PREFIX_CHARS = 2
 _WORD = re.compile(r"[^\W_]+")
 _PART = re.compile(r'"([^"]*)"?(\*?)|([^\s"]+)')
-
-
-class InvalidQuery(ValueError):
-    """The query is empty, too long, or asks for something the language cannot say."""
 
 
 @dataclass(frozen=True)

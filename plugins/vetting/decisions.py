@@ -39,10 +39,6 @@ async def save_decision(blobs: BlobStore, decision: Decision) -> str:
     return key
 
 
-async def delete_decision(blobs: BlobStore, donor_key: str, subject_key: str) -> bool:
-    return await blobs.delete(decision_blob_key(donor_key, subject_key))
-
-
 async def load_decisions(blobs: BlobStore) -> list[Decision]:
     """Every stored decision; an unreadable blob is an error (a cleared flag must not come back silently)."""
     out: list[Decision] = []
@@ -55,4 +51,4 @@ async def load_decisions(blobs: BlobStore) -> list[Decision]:
     return out
 
 
-__all__ = ["STATUSES", "decision_blob_key", "delete_decision", "load_decisions", "make_decision", "save_decision"]
+__all__ = ["STATUSES", "decision_blob_key", "load_decisions", "make_decision", "save_decision"]

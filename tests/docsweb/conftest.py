@@ -33,7 +33,8 @@ from couchpotato.urlguard import UrlGuard
 from docsweb import DocsWebSettings
 from docsweb.testing import FakeGoogle
 from katopotato.broker import Broker, MemoryBroker
-from katopotato.transcription import transcript_events, transcript_stream
+from katopotato.keys import transcript_stream
+from katopotato.transcription import transcript_events
 
 from ..conftest import _missing
 

@@ -13,8 +13,8 @@ import psutil
 
 from couchpotato.records import EndEvent, Event, GapEvent, Segment, SessionEvent, TranscriptEvent, Word
 from hotpotato.records import SwapEvent
+from katopotato.api.swaps import swap_events
 from katopotato.blobs import BlobStore
-from katopotato.hotswap import swap_events
 from katopotato.scheduler import Scheduler
 from katopotato.transcription import ASR_KIND, transcript_events
 

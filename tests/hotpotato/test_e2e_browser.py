@@ -30,9 +30,9 @@ import pytest
 
 from couchpotato.testing import Programme, wer
 from hotpotato.testing import clock_offsets, epoch_steps, swap_word_errors
+from katopotato.api.swaps import request_swap, swap_status
 from katopotato.blobs import FileBlobStore
 from katopotato.broker.redis import RedisBroker
-from katopotato.hotswap import request_swap, swap_status
 from katopotato.plugin_host import load_plugins
 from katopotato.scheduler import Scheduler
 from katopotato.transcription import start_session

@@ -28,9 +28,10 @@ from couchpotato.records import TranscriptEvent
 from couchpotato.testing import Programme, wer
 from couchpotato.testing.audit import assert_no_word_lost
 from hotpotato.testing import clock_offsets, epoch_steps, swap_word_errors
+from katopotato.api.swaps import request_swap, swap_status
 from katopotato.blobs import FileBlobStore
 from katopotato.broker.redis import RedisBroker
-from katopotato.hotswap import SessionCapture, request_swap, swap_status
+from katopotato.capture import SessionCapture
 from katopotato.plugin_host import load_plugins
 from katopotato.scheduler import Scheduler
 from katopotato.transcription import CAPTURE_KIND, start_session, transcript_events

@@ -26,16 +26,10 @@ from hotpotato.swap import (
     new_instance_turn,
     request,
 )
+from katopotato.api.swaps import request_swap, swap_events, swap_status
 from katopotato.broker import Broker
-from katopotato.hotswap import (
-    CaptureState,
-    CaptureStore,
-    NotOwner,
-    request_swap,
-    swap_events,
-    swap_status,
-    transcript_stream,
-)
+from katopotato.capture import CaptureState, CaptureStore, NotOwner
+from katopotato.keys import transcript_stream
 from katopotato.transcription import transcript_events
 
 SID = "sess1"

@@ -1,7 +1,7 @@
 """Fixtures of the cross-part tests: ``katopotato serve`` and ``katopotato worker`` as real
 processes sharing a real Redis (a key prefix per test, deleted afterwards), speech served over HTTP.
 
-* ``redis_broker_url``: ``redis://127.0.0.1:6379/0?prefix=<unique>:``; skipped without a server.
+* ``redis_broker_url``: ``redis://127.0.0.1:6379/0?prefix=<unique>:``; skipped without a server (failed in CI).
 * ``speech_url``: about 12 s of generated speech on 127.0.0.1.
 * ``processes``: starts ``serve``/``worker`` subprocesses (logs in tmp_path) and kills whatever is
   left at the end.
@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from couchpotato.testing import serve_directory, synthesize
+from tests.servers import server_missing
 
 from ..service.conftest import ADMIN_TOKEN, SPEECH_TEXT, free_port
 
@@ -43,7 +44,7 @@ def _redis_up() -> bool:
 @pytest.fixture
 def redis_broker_url() -> Iterator[str]:
     if not _redis_up():
-        pytest.skip(f"needs a Redis server at {REDIS_HOST}:{REDIS_PORT} (.ci/run starts one)")
+        server_missing(f"needs a Redis server at {REDIS_HOST}:{REDIS_PORT} (.ci/run starts one)")
     prefix = f"kpit-{os.getpid()}-{uuid.uuid4().hex[:10]}:"
     yield f"redis://{REDIS_HOST}:{REDIS_PORT}/0?prefix={prefix}"
     import redis

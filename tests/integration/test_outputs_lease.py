@@ -24,7 +24,8 @@ from docsweb import DocsWebSettings, parse_outputs, storage_dict
 from katopotato.broker.redis import RedisBroker
 from katopotato.db import Database
 from katopotato.events import EventLog
-from katopotato.outputs import LEASE_PREFIX, Outputs
+from katopotato.keys import outputs_lease_key
+from katopotato.outputs import Outputs
 from katopotato.search import open_search
 from katopotato.sessions import SessionSpec, SessionStore
 
@@ -93,7 +94,7 @@ async def test_one_process_runs_a_sessions_sinks_and_another_takes_over(
         await asyncio.sleep(0.6)  # several scans of both
         assert len(a.running + b.running) == 1, "exactly one process runs the session's sinks"
         holder, other = (a, b) if a.running else (b, a)
-        lease = await broker.kv_get(LEASE_PREFIX + sid)
+        lease = await broker.kv_get(outputs_lease_key(sid))
         assert lease is not None and lease.value["owner"] == holder.owner
 
         await store.record(sid, SessionEvent(time.time(), sid, "https://example.org/a.mp3", "http"))
@@ -111,5 +112,5 @@ async def test_one_process_runs_a_sessions_sinks_and_another_takes_over(
         views = await other.describe([sid])
         assert views[sid][0]["status"] == "done" and views[sid][0]["delivered"] == len(ids)
         await wait_for(lambda: not other.running)  # every sink is done: the lease is given up
-        lease = await broker.kv_get(LEASE_PREFIX + sid)
+        lease = await broker.kv_get(outputs_lease_key(sid))
         assert lease is None or lease.value["owner"] == ""

@@ -17,6 +17,7 @@ import pytest
 
 from katopotato.broker import Broker, MemoryBroker
 from katopotato.broker.redis import RedisBroker
+from tests.servers import server_missing
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 
@@ -29,16 +30,11 @@ def _redis_up() -> bool:
         return False
 
 
-requires_redis = pytest.mark.skipif(
-    not _redis_up(), reason=f"needs a Redis server at {REDIS_HOST}:{REDIS_PORT} (.ci/run starts one)"
-)
-
-
 @pytest.fixture
 def redis_url() -> Iterator[str]:
     """A Redis URL with a key prefix unique to this test; every key under it is deleted afterwards."""
     if not _redis_up():
-        pytest.skip(f"needs a Redis server at {REDIS_HOST}:{REDIS_PORT} (.ci/run starts one)")
+        server_missing(f"needs a Redis server at {REDIS_HOST}:{REDIS_PORT} (.ci/run starts one)")
     url = f"redis://{REDIS_HOST}:{REDIS_PORT}/0?prefix=kptest-{os.getpid()}-{uuid.uuid4().hex[:10]}:"
     yield url
     import redis

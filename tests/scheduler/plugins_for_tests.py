@@ -1,5 +1,8 @@
-"""A plugin used by the scheduler tests, in-process and in worker subprocesses
-(``katopotato worker --plugin tests.scheduler.plugins_for_tests:plugin``).
+"""The plugin of the tests (and the scheduler benchmark), in-process and in worker subprocesses
+(``katopotato worker --plugin tests.scheduler.plugins_for_tests:plugin``); not shipped.
+
+``testing.echo`` returns its value after an optional sleep with progress reports, failing its
+first ``fail_tries`` tries on purpose (to watch retries); ``testing.noop`` does nothing.
 
 Its jobs record what they do in broker streams, so a test sees each run and each effect.
 """
@@ -9,11 +12,39 @@ from __future__ import annotations
 import asyncio
 import os
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, JsonValue
 
-from katopotato.plugin import JobContext, Plugin, Retry
+from katopotato.plugin import JobContext, NoParams, Plugin, Retry
 
-plugin = Plugin("testing", "0.1", description="jobs for the scheduler tests")
+SPEC = "tests.scheduler.plugins_for_tests:plugin"  # for --plugin of katopotato's commands
+plugin = Plugin("testing", "0.1", description="jobs for the tests")
+
+
+class EchoParams(BaseModel):
+    value: JsonValue = None
+    sleep_s: float = Field(0.0, ge=0, le=3600)
+    steps: int = Field(0, ge=0, le=10_000)
+    fail_tries: int = Field(0, ge=0)
+
+
+@plugin.job("echo")
+async def echo(ctx: JobContext, p: EchoParams) -> JsonValue:
+    """Return ``value`` after ``sleep_s`` (reporting progress ``steps`` times)."""
+    if ctx.job.tries <= p.fail_tries:
+        raise RuntimeError(f"failing try {ctx.job.tries} of the first {p.fail_tries} on purpose")
+    steps = max(1, p.steps)
+    for i in range(steps):
+        if p.sleep_s:
+            await asyncio.sleep(p.sleep_s / steps)
+        if p.steps:
+            await ctx.progress(i + 1, p.steps, f"step {i + 1} of {p.steps}")
+    return p.value
+
+
+@plugin.job("noop")
+async def noop(ctx: JobContext, p: NoParams) -> None:
+    """Do nothing (scheduler throughput benchmarks)."""
+    return None
 
 
 class SlowParams(BaseModel):

@@ -13,10 +13,12 @@ from katopotato.cron import CronScheduler, latest_tick
 from katopotato.plugin_host import PluginRegistry, ScheduledJob, builtin_plugins
 from katopotato.scheduler import Scheduler
 
+from .plugins_for_tests import plugin as testing_plugin
+
 pytestmark = pytest.mark.timeout(30)
 
-EVERY_SECOND = ScheduledJob("core.ping", "* * * * * *", "core.echo", {"value": "tick"})
-NIGHTLY = ScheduledJob("core.nightly", "17 3 * * *", "core.noop", {})
+EVERY_SECOND = ScheduledJob("core.ping", "* * * * * *", "testing.echo", {"value": "tick"})
+NIGHTLY = ScheduledJob("core.nightly", "17 3 * * *", "testing.noop", {})
 
 
 def test_latest_tick() -> None:
@@ -27,7 +29,7 @@ def test_latest_tick() -> None:
 
 @pytest.mark.parametrize("backend", ["memory", "redis"])
 async def test_two_schedulers_fire_each_tick_once(backend: str, request: pytest.FixtureRequest) -> None:
-    registry = PluginRegistry(builtin_plugins())
+    registry = PluginRegistry([*builtin_plugins(), testing_plugin])
     first: Broker
     second: Broker
     if backend == "memory":
@@ -48,14 +50,14 @@ async def test_two_schedulers_fire_each_tick_once(backend: str, request: pytest.
             assert every[0].tick == t
             # a scheduler asked again within the same tick does not even try
             assert [f for f in await a.tick(t + 0.75) if f.schedule == "core.ping"] == []
-        jobs = await Scheduler(first, registry).list(kind="core.echo", limit=100)
+        jobs = await Scheduler(first, registry).list(kind="testing.echo", limit=100)
         assert sorted(j.idempotency_key or "" for j in jobs) == [f"cron:core.ping:{t:.0f}" for t in ticks]
-        assert await Scheduler(first, registry).list(kind="core.noop") == []  # 03:17 is not now (misfire grace)
+        assert await Scheduler(first, registry).list(kind="testing.noop") == []  # 03:17 is not now (misfire grace)
 
         # and the same with both schedulers' own loops running for a little over two ticks
         before = {j.id for j in jobs}
         async with a, b:
             await asyncio.sleep(2.3)
-        new = [j for j in await Scheduler(first, registry).list(kind="core.echo", limit=100) if j.id not in before]
+        new = [j for j in await Scheduler(first, registry).list(kind="testing.echo", limit=100) if j.id not in before]
         keys = [j.idempotency_key for j in new]
         assert 2 <= len(new) <= 4 and len(set(keys)) == len(keys)

@@ -155,3 +155,28 @@ async def test_s3_blob_store_through_boto3_against_a_local_s3_server(monkeypatch
         assert sorted(keys) == ["some/prefix/audio/s1/000002.s16", "some/prefix/transcripts/t.jsonl"]
     finally:
         server.stop()
+
+
+def test_worker_command_runs_plugins_with_the_service_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``katopotato worker`` takes the built-in plugins' settings from ``Settings.plugin_settings``,
+    as the service's embedded workers do; ``--setting`` overrides them."""
+    import argparse
+
+    from katopotato.commands.worker import service_registry
+    from katopotato.settings import Settings
+
+    monkeypatch.setenv("COUCHPOTATO_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("COUCHPOTATO_ASR_WORKERS", "3")
+    monkeypatch.setenv("COUCHPOTATO_KEEP_AUDIO", "false")
+    args = argparse.Namespace(setting=["core.asr_model=base.en"], plugin=[], broker=None, blobs=None)
+    registry, _, _ = service_registry(args)
+    service = Settings.load().plugin_settings()
+    transcription = registry.settings_for("transcription")
+    assert transcription is not None
+    values = transcription.model_dump()
+    assert values | service["transcription"] == values  # every value the service derives, as it derives it
+    assert values["asr_threads"] == 3 and values["keep_audio"] is True
+    core = registry.settings_for("core")
+    assert core is not None and core.model_dump()["asr_model"] == "base.en"

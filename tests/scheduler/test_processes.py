@@ -18,6 +18,7 @@ from katopotato.plugin_host import PluginRegistry, builtin_plugins
 from katopotato.scheduler import Scheduler
 
 from .conftest import REPO, WorkerProcess
+from .plugins_for_tests import SPEC
 from .plugins_for_tests import plugin as testing_plugin
 
 pytestmark = pytest.mark.timeout(120)
@@ -101,11 +102,11 @@ def jobs_cli(redis_url: str, tmp_path: Path, *args: str) -> subprocess.Completed
 
 
 async def test_jobs_cli_list_show_cancel_requeue(sched: Scheduler, redis_url: str, tmp_path: Path) -> None:
-    job = await sched.enqueue("core.echo", {"value": 1})
+    job = await sched.enqueue("testing.echo", {"value": 1})
     listed = jobs_cli(redis_url, tmp_path, "list")
     assert listed.returncode == 0 and job.id in listed.stdout and "queued" in listed.stdout
     cancelled = jobs_cli(redis_url, tmp_path, "cancel", job.id)
-    assert cancelled.returncode == 0 and cancelled.stdout.split() == [job.id, "core.echo", "cancelled"]
+    assert cancelled.returncode == 0 and cancelled.stdout.split() == [job.id, "testing.echo", "cancelled"]
     shown = jobs_cli(redis_url, tmp_path, "--json", "show", job.id)
     assert json.loads(shown.stdout)["status"] == "cancelled"
     again = jobs_cli(redis_url, tmp_path, "requeue", job.id)
@@ -117,6 +118,6 @@ async def test_jobs_cli_list_show_cancel_requeue(sched: Scheduler, redis_url: st
     )
     missing = jobs_cli(redis_url, tmp_path, "show", "nope")
     assert missing.returncode == 1 and missing.stderr.strip() == "katopotato: error: no job nope"
-    enq = jobs_cli(redis_url, tmp_path, "enqueue", "core.echo", "--params", '{"sleep_s": -1}')
-    assert enq.returncode == 1 and "bad parameters for core.echo: sleep_s" in enq.stderr
+    enq = jobs_cli(redis_url, tmp_path, "enqueue", "testing.echo", "--params", '{"sleep_s": -1}', "--plugin", SPEC)
+    assert enq.returncode == 1 and "bad parameters for testing.echo: sleep_s" in enq.stderr
     assert len(enq.stderr.strip().splitlines()) == 1

@@ -50,8 +50,8 @@ async def test_enqueue_validates_against_the_registry(scheduler: Scheduler) -> N
     with pytest.raises(UnknownKind, match=r"nope\.job"):
         await scheduler.enqueue("nope.job")
     with pytest.raises(InvalidParams, match="sleep_s"):
-        await scheduler.enqueue("core.echo", {"sleep_s": -1})
-    job = await scheduler.enqueue("core.echo", {"value": [1, "a"]})
+        await scheduler.enqueue("testing.echo", {"sleep_s": -1})
+    job = await scheduler.enqueue("testing.echo", {"value": [1, "a"]})
     assert job.params["value"] == [1, "a"] and job.params["sleep_s"] == 0.0
     with pytest.raises(ResultNotReady):
         await scheduler.result(job.id)
@@ -62,7 +62,7 @@ async def test_enqueue_validates_against_the_registry(scheduler: Scheduler) -> N
 async def test_a_job_runs_reports_progress_and_keeps_its_result(
     scheduler: Scheduler, broker: Broker, registry: PluginRegistry, tmp_path: Path
 ) -> None:
-    job = await scheduler.enqueue("core.echo", {"value": {"hello": "world"}, "sleep_s": 0.3, "steps": 3})
+    job = await scheduler.enqueue("testing.echo", {"value": {"hello": "world"}, "sleep_s": 0.3, "steps": 3})
     async with running(broker, registry, tmp_path):
         events = [e async for e in scheduler.events(job.id)]
     assert [e.status.value for e in events if e.type == "status"] == ["queued", "running", "succeeded"]
@@ -79,8 +79,8 @@ async def test_a_job_runs_reports_progress_and_keeps_its_result(
 async def test_retries_with_backoff_then_dead_letter_and_requeue(
     scheduler: Scheduler, broker: Broker, registry: PluginRegistry, tmp_path: Path
 ) -> None:
-    flaky = await scheduler.enqueue("core.echo", {"value": 7, "fail_tries": 2})
-    doomed = await scheduler.enqueue("core.echo", {"value": 8, "fail_tries": 99}, max_tries=2)
+    flaky = await scheduler.enqueue("testing.echo", {"value": 7, "fail_tries": 2})
+    doomed = await scheduler.enqueue("testing.echo", {"value": 8, "fail_tries": 99}, max_tries=2)
     retried = await scheduler.enqueue("testing.retry_then_ok", {"times": 2, "defer_s": 0.05})
     async with running(broker, registry, tmp_path):
         jobs = await scheduler.wait_all([flaky.id, doomed.id, retried.id], timeout_s=20)
@@ -103,9 +103,9 @@ async def test_retries_with_backoff_then_dead_letter_and_requeue(
 async def test_cancel_a_running_and_a_queued_job(
     scheduler: Scheduler, broker: Broker, registry: PluginRegistry, tmp_path: Path
 ) -> None:
-    long = await scheduler.enqueue("core.echo", {"sleep_s": 60, "steps": 600})
+    long = await scheduler.enqueue("testing.echo", {"sleep_s": 60, "steps": 600})
     async with running(broker, registry, tmp_path, concurrency=1, heartbeat_s=0.1):
-        queued = await scheduler.enqueue("core.echo", {"value": 1})
+        queued = await scheduler.enqueue("testing.echo", {"value": 1})
         async for ev in scheduler.events(long.id):
             if ev.type == "progress":
                 break
@@ -121,8 +121,8 @@ async def test_cancel_a_running_and_a_queued_job(
 
 
 async def test_idempotency_key_does_not_double_a_job(scheduler: Scheduler) -> None:
-    a = await scheduler.enqueue("core.echo", {"value": 1}, idempotency_key="once")
-    b = await scheduler.enqueue("core.echo", {"value": 2}, idempotency_key="once")
+    a = await scheduler.enqueue("testing.echo", {"value": 1}, idempotency_key="once")
+    b = await scheduler.enqueue("testing.echo", {"value": 2}, idempotency_key="once")
     assert a.id == b.id and b.params["value"] == 1
     assert len(await scheduler.list()) == 1
 
@@ -166,8 +166,8 @@ async def test_burst_worker_exits_when_idle(
     scheduler: Scheduler, broker: Broker, registry: PluginRegistry, tmp_path: Path
 ) -> None:
     for i in range(10):
-        await scheduler.enqueue("core.echo", {"value": i})
-    worker = Worker(broker, registry, blobs=FileBlobStore(tmp_path), kinds=["core"], concurrency=3)
+        await scheduler.enqueue("testing.echo", {"value": i})
+    worker = Worker(broker, registry, blobs=FileBlobStore(tmp_path), kinds=["testing"], concurrency=3)
     await asyncio.wait_for(worker.run(burst=True), 20)
     assert worker.stats.succeeded == 10
     assert {j.status for j in await scheduler.list()} == {JobStatus.SUCCEEDED}

@@ -58,7 +58,7 @@ async def test_a_capture_that_fails_on_every_try_ends_the_session_with_its_error
 ) -> None:
     """A capture job that keeps failing is retried; when no try is left the session still ends
     (an ``end`` event with reason ``error`` and the cause) and what was captured is committed."""
-    from katopotato.hotswap import SessionCapture
+    from katopotato.capture import SessionCapture
 
     path, _text = short_speech
     emitted = 0

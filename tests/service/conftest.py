@@ -1,6 +1,5 @@
 """Fixtures of the service tests: real servers on real ports, the real ASR model, real databases.
 
-* ``engine``: the bundled tiny.en model, loaded once per run.
 * ``speech``/``speech_url``: about 12 s of generated speech served over HTTP on 127.0.0.1.
 * ``backend``: ``sqlite`` (a file in tmp_path) or ``postgresql`` (a database made for the test on
   the local PostgreSQL server and dropped after it); tests that take it run on both.
@@ -28,10 +27,12 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from couchpotato.asr import AsrEngine, FasterWhisperEngine
 from couchpotato.testing import serve_directory, synthesize
 from katopotato.api import Service, create_app
+from katopotato.plugin_host import load_plugins
 from katopotato.settings import Settings
+from tests.scheduler.plugins_for_tests import SPEC as TEST_PLUGIN
+from tests.servers import server_missing
 
 ADMIN_TOKEN = "kp_test_admin_" + "x" * 24
 PG_DSN = os.environ.get("COUCHPOTATO_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -46,11 +47,6 @@ BREATHLESS_TEXT = (
     "east side of town should stay open longer on weekends and during the school holidays"
 )
 KATOPOTATO = Path(sys.executable).with_name("katopotato")
-
-
-@pytest.fixture(scope="session")
-def engine() -> AsrEngine:
-    return FasterWhisperEngine("tiny.en", workers=2)
 
 
 @pytest.fixture(scope="session")
@@ -121,7 +117,7 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         return
     why = _pg_available()
     if why:
-        pytest.skip(why)
+        server_missing(why)
     async with pg_database() as url:
         yield url
 
@@ -218,12 +214,14 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
 
 @pytest.fixture
 async def make_service(
-    tmp_path: Path, engine: AsrEngine
+    tmp_path: Path,
 ) -> AsyncIterator[Callable[..., contextlib.AbstractAsyncContextManager[Running]]]:
     @contextlib.asynccontextmanager
     async def start(registry: Any = None, **overrides: Any) -> AsyncIterator[Running]:
         settings = make_settings(tmp_path, **overrides)
-        async with Service.open(settings, engine_factory=lambda: engine, registry=registry) as service:
+        if registry is None:  # the service's own plugins and the tests' (testing.echo, testing.noop)
+            registry = load_plugins(extra=[TEST_PLUGIN], settings=settings.plugin_settings())
+        async with Service.open(settings, registry=registry) as service:
             app = create_app(service)
             runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=2)
             await runner.setup()

@@ -312,13 +312,3 @@ async def test_health_metrics_and_schema(running: Running, speech_url: str) -> N
     )
     assert doc["paths"]["/healthz"]["get"]["security"] == []
     assert "SessionOut" in doc["components"]["schemas"]
-
-
-async def test_the_in_process_runner_is_still_there(make_service: Factory, speech_url: str) -> None:
-    async with make_service(runner="inprocess") as r:
-        assert type(r.service.runner).__name__ == "InProcessRunner"
-        s = await start(r, speech_url)
-        assert s["job_id"] is None and s["links"]["job"] is None
-        status, events = await r.sse(s["id"])
-        assert status == 200 and events[-1][1]["type"] == "end" and events[-1][1]["reason"] == "end_of_source"
-        assert "library" in " ".join(e["text"] for _, e in events if e["type"] == "segment").lower()

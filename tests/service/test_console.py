@@ -119,14 +119,14 @@ async def test_console_jobs_start_watch_cancel_requeue(page: object, running: Ru
     assert await page.locator("#job-kind option[value='transcription.capture']").count() == 0
 
     # a job started from its parameter schema, its progress watched live, its result shown
-    await page.select_option("#job-kind", "core.echo")
+    await page.select_option("#job-kind", "testing.echo")
     await expect(page.locator("#param-steps")).to_be_visible()
     assert await page.locator("#param-value").evaluate("e => e.tagName") == "TEXTAREA"  # any JSON
     await page.fill("#param-value", '{"said": "hello"}')
     await page.fill("#param-sleep_s", "4")
     await page.fill("#param-steps", "4")
     await page.click("#job-start")
-    await expect(page.locator("#j-kind")).to_have_text("core.echo")
+    await expect(page.locator("#j-kind")).to_have_text("testing.echo")
     await expect(page.locator("#j-status")).to_have_text("running", timeout=20_000)
     await expect(page.locator("#j-progress-text")).to_contain_text("step 2 of 4", timeout=20_000)
     assert await page.locator("#j-result").text_content() == "—", "no result while it runs"

@@ -70,11 +70,12 @@ async def test_plugins_are_listed_with_their_jobs_schemas_and_schedules(running:
     status, out = await running.get("/v1/plugins")
     assert status == 200
     plugins = {p["name"]: p for p in out["plugins"]}
-    assert {"core", "transcription"} <= set(plugins)
+    assert {"core", "transcription", "testing"} <= set(plugins)
     core = plugins["core"]
-    jobs = {j["kind"]: j for j in core["jobs"]}
-    assert {"core.echo", "core.transcribe_files", "core.purge_audio"} <= set(jobs)
-    echo = jobs["core.echo"]["params_schema"]
+    jobs = {j["kind"]: j for j in [*core["jobs"], *plugins["testing"]["jobs"]]}
+    assert {"testing.echo", "core.transcribe_files", "core.purge_audio"} <= set(jobs)
+    assert "core.echo" not in jobs and "core.noop" not in jobs  # the tests' jobs are not shipped
+    echo = jobs["testing.echo"]["params_schema"]
     assert echo["type"] == "object" and {"value", "sleep_s", "steps", "fail_tries"} <= set(echo["properties"])
     assert jobs["core.transcribe_files"]["params_schema"]["required"] == ["sources"]
     assert {"name": "nightly_purge", "cron": "17 3 * * *", "kind": "core.purge_audio", "params": {}} in core[
@@ -85,9 +86,9 @@ async def test_plugins_are_listed_with_their_jobs_schemas_and_schedules(running:
 
 async def test_echo_with_progress_over_sse_and_resume(running: Running) -> None:
     status, job = await running.post(
-        "/v1/jobs", {"kind": "core.echo", "params": {"value": {"a": [1, 2]}, "sleep_s": 1.5, "steps": 5}}
+        "/v1/jobs", {"kind": "testing.echo", "params": {"value": {"a": [1, 2]}, "sleep_s": 1.5, "steps": 5}}
     )
-    assert status == 202 and job["status"] == "queued" and job["kind"] == "core.echo"
+    assert status == 202 and job["status"] == "queued" and job["kind"] == "testing.echo"
     assert job["params"]["steps"] == 5 and job["tries"] == 0 and not job["dead"]
     jid = job["id"]
     status, first = await read_job_sse(running, jid, limit=3)
@@ -159,7 +160,7 @@ async def test_transcribe_files_and_requeue_from_dead_letters(running: Running, 
 
 
 async def test_cancel_idempotency_paging_and_errors(running: Running) -> None:
-    status, long = await running.post("/v1/jobs", {"kind": "core.echo", "params": {"sleep_s": 60, "steps": 60}})
+    status, long = await running.post("/v1/jobs", {"kind": "testing.echo", "params": {"sleep_s": 60, "steps": 60}})
     await wait_status(running, long["id"], {"running"})
     status, err = await running.get(f"/v1/jobs/{long['id']}/result")
     assert status == 409 and err["error"]["code"] == "job_not_finished"
@@ -172,29 +173,29 @@ async def test_cancel_idempotency_paging_and_errors(running: Running) -> None:
     status, again = await running.delete(f"/v1/jobs/{long['id']}")
     assert status == 200 and again["status"] == "cancelled"
 
-    body = {"kind": "core.echo", "params": {"value": 7}, "idempotency_key": "nightly-7", "priority": 5}
+    body = {"kind": "testing.echo", "params": {"value": 7}, "idempotency_key": "nightly-7", "priority": 5}
     status, first = await running.post("/v1/jobs", body)
     status2, second = await running.post("/v1/jobs", body)
     assert (status, status2) == (202, 200) and first["id"] == second["id"] and first["priority"] == 5
 
-    made = [(await running.post("/v1/jobs", {"kind": "core.noop"}))[1]["id"] for _ in range(3)]
-    status, page1 = await running.get("/v1/jobs?kind=core.noop&limit=2")
+    made = [(await running.post("/v1/jobs", {"kind": "testing.noop"}))[1]["id"] for _ in range(3)]
+    status, page1 = await running.get("/v1/jobs?kind=testing.noop&limit=2")
     assert status == 200 and len(page1["jobs"]) == 2 and page1["next_cursor"]
-    status, page2 = await running.get(f"/v1/jobs?kind=core.noop&limit=2&cursor={page1['next_cursor']}")
+    status, page2 = await running.get(f"/v1/jobs?kind=testing.noop&limit=2&cursor={page1['next_cursor']}")
     assert [j["id"] for j in page1["jobs"] + page2["jobs"]] == list(reversed(made))
     assert page2["next_cursor"] is None
     await wait_status(running, made[0], {"succeeded"})
-    status, ok = await running.get("/v1/jobs?status=succeeded&kind=core.noop")
+    status, ok = await running.get("/v1/jobs?status=succeeded&kind=testing.noop")
     assert made[0] in {j["id"] for j in ok["jobs"]}
 
     cases: list[tuple[dict[str, Any], int, str]] = [
         ({"kind": "core.nope"}, 400, "unknown_kind"),
         ({"kind": "nothing.here", "params": {}}, 400, "unknown_kind"),
-        ({"kind": "core.echo", "params": {"sleep_s": -1}}, 400, "invalid_params"),
+        ({"kind": "testing.echo", "params": {"sleep_s": -1}}, 400, "invalid_params"),
         ({"kind": "core.transcribe_files", "params": {}}, 400, "invalid_params"),
         ({"kind": "transcription.capture", "params": {"session_id": "x", "source": "y"}}, 400, "kind_not_allowed"),
-        ({"kind": "core.echo", "extra": 1}, 400, "invalid_request"),
-        ({"kind": "core.echo", "priority": 99999}, 400, "invalid_request"),
+        ({"kind": "testing.echo", "extra": 1}, 400, "invalid_request"),
+        ({"kind": "testing.echo", "priority": 99999}, 400, "invalid_request"),
     ]
     for payload, code, name in cases:
         status, err = await running.post("/v1/jobs", payload)
@@ -214,7 +215,7 @@ async def test_auth_and_scopes(running: Running) -> None:
     reader, _ = await tokens.create(["jobs:read"])
     writer, _ = await tokens.create(["jobs:write"])
     sessions, _ = await tokens.create(["sessions:read", "sessions:write"])
-    status, job = await running.post("/v1/jobs", {"kind": "core.noop"}, token=writer)
+    status, job = await running.post("/v1/jobs", {"kind": "testing.noop"}, token=writer)
     assert status == 202
     for path in ("/v1/plugins", "/v1/jobs", f"/v1/jobs/{job['id']}"):
         async with running.http.get(running.url(path)) as r:
@@ -222,7 +223,7 @@ async def test_auth_and_scopes(running: Running) -> None:
         assert (await running.get(path, token="kp_unknown"))[0] == 401
         assert (await running.get(path, token=sessions))[0] == 403
         assert (await running.get(path, token=reader))[0] == 200
-    status, err = await running.post("/v1/jobs", {"kind": "core.noop"}, token=reader)
+    status, err = await running.post("/v1/jobs", {"kind": "testing.noop"}, token=reader)
     assert status == 403 and "jobs:write" in err["error"]["message"]
     assert (await running.delete(f"/v1/jobs/{job['id']}", token=reader))[0] == 403
     assert (await running.post(f"/v1/jobs/{job['id']}/requeue", None, token=reader))[0] == 403

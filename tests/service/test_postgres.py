@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
+from tests.servers import server_missing
+
 from .conftest import Running, _pg_available, pg_database
 
 pytestmark = pytest.mark.timeout(180)
@@ -18,7 +20,7 @@ Factory = Callable[..., contextlib.AbstractAsyncContextManager[Running]]
 async def pg_url() -> AsyncIterator[str]:
     why = _pg_available()
     if why:
-        pytest.skip(why)
+        server_missing(why)
     async with pg_database() as url:
         yield url
 

@@ -94,14 +94,3 @@ async def test_swap_errors(running: Running) -> None:
     assert status == 404 and out["error"]["code"] == "session_not_found"
     status, out = await running.post("/v1/sessions/nope/swap", {"reason": ""})
     assert status == 400 and out["error"]["code"] == "invalid_request", out
-
-
-async def test_swaps_need_the_scheduler(make_service: Any, programme_url: str) -> None:
-    async with make_service(runner="inprocess") as r:
-        status, s = await r.post("/v1/sessions", {"url": programme_url, "realtime": True})
-        assert status == 201, s
-        status, out = await r.post(f"/v1/sessions/{s['id']}/swap", {})
-        assert status == 409 and out["error"]["code"] == "swap_unsupported"
-        status, state = await r.get(f"/v1/sessions/{s['id']}/swap")
-        assert status == 200 and state["swap"] is None
-        await r.delete(f"/v1/sessions/{s['id']}")

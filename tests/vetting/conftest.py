@@ -25,6 +25,7 @@ from plugins.vetting.engine import compile_watchlists, index_from_json
 from plugins.vetting.matching import WatchlistIndex
 from plugins.vetting.records import Contribution, MalformedRow
 from plugins.vetting.watchlists import WatchlistSpec
+from tests.servers import server_missing
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 REPO = Path(__file__).resolve().parents[2]
@@ -109,7 +110,7 @@ def _redis_up() -> bool:
 def redis_url() -> Iterator[str]:
     """A Redis URL with a key prefix unique to this test; every key under it is deleted afterwards."""
     if not _redis_up():
-        pytest.skip(f"needs a Redis server at {REDIS_HOST}:{REDIS_PORT} (.ci/run starts one)")
+        server_missing(f"needs a Redis server at {REDIS_HOST}:{REDIS_PORT} (.ci/run starts one)")
     url = f"redis://{REDIS_HOST}:{REDIS_PORT}/0?prefix=vettest-{os.getpid()}-{uuid.uuid4().hex[:10]}:"
     yield url
     import redis

@@ -16,6 +16,7 @@ from katopotato.commands._jobs_run import build_params, params_parser, pick_outp
 from katopotato.errors import ConfigError
 from plugins.vetting.jobs import RunParams
 from plugins.vetting.records import FLAG_COLUMNS
+from tests.scheduler.plugins_for_tests import SPEC as TEST_PLUGIN
 
 from .conftest import REPO, write_dataset
 
@@ -78,7 +79,8 @@ def test_help_lists_the_jobs_parameters(tmp_path: Path) -> None:
 
 
 def test_any_plugins_job_runs_the_same_way(tmp_path: Path) -> None:
-    done = katopotato(tmp_path, "jobs", "run", "core.echo", "--value", '{"a": [1, 2]}', "--steps", "3", "--json")
+    args = ("--plugin", TEST_PLUGIN, "--value", '{"a": [1, 2]}', "--steps", "3", "--json")
+    done = katopotato(tmp_path, "jobs", "run", "testing.echo", *args)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"a": [1, 2]}
 

@@ -119,6 +119,7 @@ def argv(path: Path, profile: str, partials: bool) -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profiles", default="balanced,low")
+    ap.add_argument("--partials-only", action="store_true", help="only the streams with partials (fewer at once)")
     ap.add_argument("--streams", type=int, default=0, help="then N default-profile streams with partials at once")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "latency.md")
     args = ap.parse_args()
@@ -128,7 +129,7 @@ def main() -> None:
     streams = [
         Stream(f"{p}, partials {'on' if on else 'off'}", argv(prog.path, p, on), tmp / f"lat-{p}-{on}.jsonl")
         for p in args.profiles.split(",")
-        for on in (True, False)
+        for on in ((True,) if args.partials_only else (True, False))
     ]
     start(streams)
     wait(streams)

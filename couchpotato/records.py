@@ -204,15 +204,33 @@ class TranscriptEvent:
     type: Literal["segment"] = "segment"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "type": self.type,
-            "seq": self.seq,
-            "start": round(self.start, 3),
-            "end": round(self.end, 3),
-            "text": self.text,
-            "words": [w.to_dict() for w in self.words],
-            "emitted_at": round(self.emitted_at, 3),
-        }
+        return _words_event_dict(self)
+
+
+def _words_event_dict(e: TranscriptEvent | PartialEvent) -> dict[str, Any]:
+    """The JSON of an event that carries words (a committed segment, or a partial)."""
+    return {
+        "type": e.type,
+        "seq": e.seq,
+        "start": round(e.start, 3),
+        "end": round(e.end, 3),
+        "text": e.text,
+        "words": [w.to_dict() for w in e.words],
+        "emitted_at": round(e.emitted_at, 3),
+    }
+
+
+def _words_event_fields(d: dict[str, Any]) -> tuple[str, int, float, float, str, tuple[Word, ...], float]:
+    """session_id, seq, start, end, text, words, emitted_at of such an event's JSON."""
+    return (
+        str(d.get("session_id", "")),
+        int(d["seq"]),
+        float(d["start"]),
+        float(d["end"]),
+        str(d["text"]),
+        tuple(Word.from_dict(w) for w in d["words"]),
+        float(d["emitted_at"]),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,32 +255,12 @@ class PartialEvent:
     type: Literal["partial"] = "partial"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "type": self.type,
-            "seq": self.seq,
-            "start": round(self.start, 3),
-            "end": round(self.end, 3),
-            "text": self.text,
-            "words": [w.to_dict() for w in self.words],
-            "emitted_at": round(self.emitted_at, 3),
-            "revision": self.revision,
-            "stable": self.stable,
-        }
+        return {**_words_event_dict(self), "revision": self.revision, "stable": self.stable}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PartialEvent:
         try:
-            return cls(
-                str(d.get("session_id", "")),
-                int(d["seq"]),
-                float(d["start"]),
-                float(d["end"]),
-                str(d["text"]),
-                tuple(Word.from_dict(w) for w in d["words"]),
-                float(d["emitted_at"]),
-                int(d["revision"]),
-                int(d.get("stable", 0)),
-            )
+            return cls(*_words_event_fields(d), int(d["revision"]), int(d.get("stable", 0)))
         except (KeyError, TypeError, ValueError) as e:
             raise SerializationError(f"malformed 'partial' event: {e}") from e
 
@@ -323,15 +321,7 @@ def event_from_dict(d: dict[str, Any]) -> Event:
                 str(d.get("reason", "")),
             )
         if kind == "segment":
-            return TranscriptEvent(
-                str(d.get("session_id", "")),
-                int(d["seq"]),
-                float(d["start"]),
-                float(d["end"]),
-                str(d["text"]),
-                tuple(Word.from_dict(w) for w in d["words"]),
-                float(d["emitted_at"]),
-            )
+            return TranscriptEvent(*_words_event_fields(d))
         if kind == "gap":
             return GapEvent(
                 str(d.get("session_id", "")),

@@ -262,18 +262,23 @@ class Segmenter:
             if t1 == a1:
                 stop_sample = end_sample
             keep_end_sample = end_sample
-        samples = self._buf[max(0, start_sample - self._buf_start) : max(0, stop_sample - self._buf_start)]
+        seg = self._cut_out(start_sample, stop_sample, self._sample(s), keep_end_sample)
+        self.next_seq += 1
+        return seg
+
+    def _cut_out(self, start: int, stop: int, keep_start: int, keep_end: int) -> AudioSegment:
+        """The AudioSegment of ``next_seq`` with the buffered samples ``start``–``stop``."""
+        samples = self._buf[max(0, start - self._buf_start) : max(0, stop - self._buf_start)]
         sr = C.SAMPLE_RATE_HZ
         segment = Segment(
             session_id=self.session_id,
             seq=self.next_seq,
-            start=start_sample / sr,
-            end=stop_sample / sr,
-            keep_start=self._sample(s) / sr,
-            keep_end=keep_end_sample / sr,
+            start=start / sr,
+            end=stop / sr,
+            keep_start=keep_start / sr,
+            keep_end=keep_end / sr,
             epoch=self.epoch,
         )
-        self.next_seq += 1
         return AudioSegment(segment, samples.copy())
 
     def _speech_span(self, s: int, a0: int, a1: int) -> tuple[int, int] | None:
@@ -301,20 +306,8 @@ class Segmenter:
         span = self._speech_span(s, a0, n)
         if span is None:
             return None
-        start_sample = self._sample(span[0])
         stop_sample = self._sample(n)
-        samples = self._buf[max(0, start_sample - self._buf_start) : max(0, stop_sample - self._buf_start)]
-        sr = C.SAMPLE_RATE_HZ
-        segment = Segment(
-            session_id=self.session_id,
-            seq=self.next_seq,
-            start=start_sample / sr,
-            end=stop_sample / sr,
-            keep_start=self._sample(s) / sr,
-            keep_end=stop_sample / sr,
-            epoch=self.epoch,
-        )
-        return AudioSegment(segment, samples.copy())
+        return self._cut_out(self._sample(span[0]), stop_sample, self._sample(s), stop_sample)
 
     def _sample(self, window: int) -> int:
         return self._origin + max(0, window) * C.VAD_WINDOW_SAMPLES

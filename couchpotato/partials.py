@@ -14,18 +14,15 @@ Pure logic apart from the clock it is given; the pipeline owns the scheduling (s
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .records import PartialEvent, Segment, Word, join_words
 
-_KEY = re.compile(r"[^\w']+")
-
 
 def word_key(w: Word) -> str:
     """A word as two decodes of the same audio are compared: lower case, no punctuation."""
-    return _KEY.sub("", w.word.lower())
+    return w.key
 
 
 def agreed_prefix(a: Sequence[str], b: Sequence[str]) -> int:

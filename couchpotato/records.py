@@ -11,6 +11,7 @@ The transcript's wire format is the stream of events a user reads: one JSON obje
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
@@ -18,6 +19,7 @@ from typing import Any, Literal, TypeVar
 from .errors import SerializationError
 
 WIRE_VERSION = 1
+_WORD_KEY = re.compile(r"[^\w']+")
 T = TypeVar("T")
 
 
@@ -33,6 +35,11 @@ class Word:
     @property
     def centre(self) -> float:
         return (self.start + self.end) / 2
+
+    @property
+    def key(self) -> str:
+        """The word as two decodes of the same audio are compared: lower case, no punctuation."""
+        return _WORD_KEY.sub("", self.word.lower())
 
     def shifted(self, offset: float) -> Word:
         """The same word ``offset`` seconds later (segment time to media time)."""

@@ -15,7 +15,6 @@ scheduler can keep it in the broker and any process can continue where another s
 from __future__ import annotations
 
 import difflib
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,7 +40,6 @@ from .records import (
 )
 
 Outcome = SegmentResult | SegmentFailure
-_NORMALISE = re.compile(r"[^\w']+")
 
 
 @dataclass
@@ -267,13 +265,13 @@ def _repeats(a: Word, b: Word) -> bool:
         return False
     if _alike(a, b):
         return True
-    x, y = _NORMALISE.sub("", a.word.lower()), _NORMALISE.sub("", b.word.lower())
+    x, y = a.key, b.key
     return len(x) >= MIN_PIECE_LETTERS and len(y) > len(x) and (y.endswith(x) or y.startswith(x))
 
 
 def _alike(a: Word, b: Word) -> bool:
     """Spelt alike (two decodes of the same audio may differ slightly: "Capitol"/"capital")."""
-    x, y = _NORMALISE.sub("", a.word.lower()), _NORMALISE.sub("", b.word.lower())
+    x, y = a.key, b.key
     if not x or not y:
         return False
     return x == y or difflib.SequenceMatcher(None, x, y).ratio() >= BOUNDARY_SIMILARITY

@@ -22,7 +22,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import re
 import threading
 from collections import Counter
 from dataclasses import dataclass
@@ -335,7 +334,7 @@ def splice(words: list[Word], again: list[Word], a: float, b: float) -> list[Wor
 
 
 def _same_word(a: Word, b: Word) -> bool:
-    x, y = (re.sub(r"[^\w']+", "", w.word.lower()) for w in (a, b))
+    x, y = a.key, b.key
     return bool(x) and x == y and abs(a.centre - b.centre) < LONG_WORD_S
 
 

@@ -14,9 +14,11 @@ Pure logic apart from the clock it is given; the pipeline owns the scheduling (s
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .constants import MIN_DRAFT_GROWTH_S, PARTIAL_INTERVAL_S
 from .records import PartialEvent, Segment, Word, join_words
 
 
@@ -78,4 +80,33 @@ class Drafts:
         )
 
 
-__all__ = ["Drafts", "agreed_prefix", "word_key"]
+@dataclass
+class DraftPacer:
+    """When to draft the open segment: at most every ``interval_s``, one draft at a time (the caller
+    checks that), and only when its audio grew by ``min_growth_s`` since the last draft of the same
+    seq. Whoever runs drafts (the CLI's pipeline, a service's capture instance) asks ``due`` and
+    ``worth``, then says ``started``.
+
+    Attributes:
+        started_at: monotonic time the last draft started.
+        drafted: ``(seq, audio end)`` of the last draft started.
+    """
+
+    interval_s: float = PARTIAL_INTERVAL_S
+    min_growth_s: float = MIN_DRAFT_GROWTH_S
+    started_at: float = -math.inf
+    drafted: tuple[int, float] = (-1, 0.0)
+
+    def due(self, now: float) -> bool:
+        return now - self.started_at >= self.interval_s
+
+    def worth(self, segment: Segment) -> bool:
+        seq, end = self.drafted
+        return segment.seq != seq or segment.end - end >= self.min_growth_s
+
+    def started(self, now: float, segment: Segment) -> None:
+        self.started_at = now
+        self.drafted = (segment.seq, segment.end)
+
+
+__all__ = ["DraftPacer", "Drafts", "agreed_prefix", "word_key"]

@@ -24,11 +24,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .asr import AsrEngine, AsrOptions
-from .constants import ASR_RETRIES, DEFAULT_ASR_WORKERS, MIN_DRAFT_GROWTH_S, PARTIAL_INTERVAL_S, SAMPLE_RATE_HZ
+from .constants import ASR_RETRIES, DEFAULT_ASR_WORKERS, PARTIAL_INTERVAL_S, SAMPLE_RATE_HZ
 from .corrections import Corrections
 from .decoder import PcmChunk
 from .errors import AsrError, CouchPotatoError
-from .partials import Drafts
+from .partials import DraftPacer, Drafts
 from .records import EndEvent, LiveEvent, SegmentFailure, SegmentResult, SessionEvent
 from .resequencer import Resequencer
 from .segmenter import AudioSegment, Segmenter, SegmenterOptions
@@ -112,7 +112,7 @@ class Pipeline:
         draft_options = replace(opts.asr, draft=True)
         finals_running = 0
         draft_task: asyncio.Task[None] | None = None
-        last_draft = (0.0, 0.0)  # (monotonic time, audio end) of the last draft started
+        pacer = DraftPacer(opts.partial_interval_s)
 
         def publish(outcome: SegmentResult | SegmentFailure) -> None:
             for ev in reseq.offer(outcome, time.time()):
@@ -132,19 +132,20 @@ class Pipeline:
                 out.put_nowait(ev)
 
         async def maybe_draft() -> None:
-            """Draft the open segment if it is time, skipping the round while a draft or a final
-            decode runs: finals keep their latency, partials thin out under load."""
-            nonlocal draft_task, last_draft
+            """Draft the open segment if it is time and an ASR thread is free, skipping the round
+            while a draft runs or every thread decodes a final: finals keep their latency, partials
+            thin out under load."""
+            nonlocal draft_task
             now = time.monotonic()
-            if now - last_draft[0] < opts.partial_interval_s:
+            if not pacer.due(now):
                 return
-            if finals_running or (draft_task is not None and not draft_task.done()):
+            if finals_running >= workers or (draft_task is not None and not draft_task.done()):
                 self.stats.drafts_skipped += 1
                 return
             seg = await loop.run_in_executor(vad_pool, segmenter.open_audio)
-            if seg is None or seg.segment.end - last_draft[1] < MIN_DRAFT_GROWTH_S:
+            if seg is None or not pacer.worth(seg.segment):
                 return
-            last_draft = (now, seg.segment.end)
+            pacer.started(now, seg.segment)
             draft_task = asyncio.create_task(draft(seg))
             tasks.add(draft_task)
             draft_task.add_done_callback(tasks.discard)

@@ -23,11 +23,11 @@ from couchpotato.pipeline import Pipeline, PipelineOptions
 from couchpotato.records import EndEvent, GapEvent, TranscriptEvent, dumps
 from couchpotato.urlguard import UrlGuard
 
+from .asr_pool import asr_pool
 from .blobs import blob_age_s
 from .constants import AUDIO_BLOB_PREFIX, PRIORITY_BATCH, TRANSCRIPT_BLOB_PREFIX
 from .errors import Abort
 from .plugin import JobContext, Plugin
-from .transcription import asr_engine
 
 
 class CoreSettings(BaseModel):
@@ -42,9 +42,7 @@ class CoreSettings(BaseModel):
     asr_model: str = "tiny.en"
 
 
-plugin = Plugin(
-    "core", "1.0", description="Built-in jobs: batch transcription, audio purge.", settings=CoreSettings
-)
+plugin = Plugin("core", "1.0", description="Built-in jobs: batch transcription, audio purge.", settings=CoreSettings)
 
 
 class PurgeParams(BaseModel):
@@ -89,7 +87,7 @@ async def transcribe_file(ctx: JobContext, p: TranscribeFileParams) -> dict[str,
     """Transcribe one recorded file with the core pipeline; the transcript goes to a blob."""
     settings = ctx.settings
     assert isinstance(settings, CoreSettings)
-    engine, _pool = await asr_engine(settings.asr_model, 1)
+    engine = (await asr_pool(settings.asr_model, 1)).engine
     options = PipelineOptions(
         session_id=ctx.job.id[:12], asr=AsrOptions(language=p.language, vocabulary=tuple(p.vocabulary))
     )

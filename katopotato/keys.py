@@ -10,6 +10,8 @@ Keyed state (``kv_get``/``kv_cas``) and streams of a session:
 ``swap:<session>``                      HotPotato's swap record (``hotpotato.swap.swap_key``)
 ``swapaudio:<session>:<swap>``          stream: a swap's reference audio (``hotpotato.swap``)
 ``outputs-lease:<session>``             which API process runs the session's sinks
+``partials:<session>``                  stream: interim text of the open segment (transient, capped)
+``partials-wanted:<session>``           present (with a TTL) while a client follows its partials
 ======================================  ==========================================================
 
 Idempotency keys of the jobs a session enqueues (a retried enqueue returns the same job):
@@ -51,6 +53,18 @@ def outputs_lease_key(session_id: str) -> str:
     return OUTPUTS_LEASE_PREFIX + session_id
 
 
+def partials_stream(session_id: str) -> str:
+    """The broker stream of a session's interim text (``partial`` events): capped and expiring, never
+    copied into the durable log."""
+    return f"partials:{session_id}"
+
+
+def partials_wanted_key(session_id: str) -> str:
+    """Present while an SSE client follows the session's partials: the capture instance drafts only
+    then (a TTL ends it when the client goes)."""
+    return f"partials-wanted:{session_id}"
+
+
 def session_job_key(session_id: str) -> str:
     """The idempotency key ``start_session`` enqueues a session's capture job under."""
     return f"session:{session_id}"
@@ -79,6 +93,8 @@ __all__ = [
     "cron_job_key",
     "health_key",
     "outputs_lease_key",
+    "partials_stream",
+    "partials_wanted_key",
     "reference_stream",
     "session_job_key",
     "session_state_key",

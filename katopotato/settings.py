@@ -19,6 +19,7 @@ Sources, later ones winning: built-in embedded defaults, an optional TOML file (
 | public_url      | COUCHPOTATO_PUBLIC_URL       | none: console links are relative (``/#…``)         |
 | workers         | COUCHPOTATO_WORKERS          | 1 embedded job worker (``serve --workers N``)      |
 | capture_slots   | COUCHPOTATO_CAPTURE_SLOTS    | 16 sessions captured at once by the embedded workers |
+| partials        | COUCHPOTATO_PARTIALS         | true (interim text while a client follows it)      |
 
 The transcript sinks' settings (Google credentials and endpoints) are read here too, by
 ``docsweb.DocsWebSettings.from_env`` (``GOOGLE_APPLICATION_CREDENTIALS``,
@@ -58,6 +59,7 @@ _KEYS = (
     "public_url",
     "workers",
     "capture_slots",
+    "partials",
 )
 DEFAULT_WORKERS = 1
 DEFAULT_CAPTURE_SLOTS = 16
@@ -83,6 +85,8 @@ class Settings:
         workers: embedded job workers ``katopotato serve`` runs (0: the API only; the jobs then
             run on ``katopotato worker`` processes sharing a Redis broker).
         capture_slots: sessions the embedded workers capture at once.
+        partials: capture instances draft interim text while a client follows it (SSE
+            ``?partials=1``); off saves those decodes.
         docsweb: settings of the transcript sinks (Google credentials and endpoints).
         config_file: the TOML file read, if any.
     """
@@ -100,6 +104,7 @@ class Settings:
     public_url: str = ""
     workers: int = DEFAULT_WORKERS
     capture_slots: int = DEFAULT_CAPTURE_SLOTS
+    partials: bool = True
     docsweb: DocsWebSettings = field(default_factory=DocsWebSettings)
     config_file: Path | None = None
 
@@ -171,6 +176,7 @@ class Settings:
                 # dropped) it: see katopotato/distributed.py
                 "keep_audio": True,
                 "asr_threads": self.asr_workers,
+                "partials": self.partials,
             },
         }
 
@@ -206,6 +212,7 @@ class Settings:
             public_url=str(values.get("public_url", "")).rstrip("/"),
             workers=_int("workers", values.get("workers", DEFAULT_WORKERS)),
             capture_slots=_int("capture_slots", values.get("capture_slots", DEFAULT_CAPTURE_SLOTS)),
+            partials=_bool("partials", values.get("partials", True)),
             docsweb=DocsWebSettings.from_env(env),
             config_file=path,
         )

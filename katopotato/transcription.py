@@ -34,16 +34,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
 import time
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from couchpotato.asr import AsrOptions, FasterWhisperEngine
+from couchpotato.asr import AsrOptions
 from couchpotato.capture import CaptureOptions
 from couchpotato.constants import DEFAULT_MODEL, GAP_TIMEOUT_S
 from couchpotato.corrections import Corrections
@@ -66,6 +64,7 @@ from hotpotato import constants as HC
 from hotpotato.keyed import VersionedValue, Write, update_keyed
 from hotpotato.records import is_swap_event
 
+from .asr_pool import asr_pool
 from .broker import Broker
 from .capture import (
     CaptureState,
@@ -83,10 +82,18 @@ from .constants import (
     SESSION_FINISH_TIMEOUT_S,
     SESSION_JANITOR_INTERVAL_S,
 )
+from .drafts import JobDrafter
 from .drain import current_drain
 from .errors import Abort, BlobNotFound, BrokerError, one_line
 from .jobs import Job
-from .keys import asr_job_key, session_job_key, session_state_key, swap_job_key, transcript_stream
+from .keys import (
+    asr_job_key,
+    partials_stream,
+    session_job_key,
+    session_state_key,
+    swap_job_key,
+    transcript_stream,
+)
 from .plugin import JobContext, NoParams, Plugin
 from .scheduler import Scheduler
 
@@ -117,6 +124,8 @@ class TranscriptionSettings(BaseModel):
         swap_cutover_timeout_s: after alignment, a low-energy cut-over point must come within this.
         xcorr_search_s: cross-correlation alignment searches the wall-clock prior ± this.
         min_alignment_ncc: a cross-correlation peak below this is not a confident alignment.
+        partials: draft the open segment (interim text) while an SSE client follows the session's
+            partials (``katopotato.drafts``).
     """
 
     url_allowlist: str = ""
@@ -132,6 +141,7 @@ class TranscriptionSettings(BaseModel):
     swap_cutover_timeout_s: float = Field(HC.CUTOVER_TIMEOUT_S, gt=0)
     xcorr_search_s: float = Field(HC.XCORR_SEARCH_S, gt=0, le=30)
     min_alignment_ncc: float = Field(HC.MIN_NCC, gt=0, le=1)
+    partials: bool = True
 
     def swap_settings(self) -> SwapSettings:
         return SwapSettings(
@@ -397,6 +407,8 @@ async def capture(ctx: JobContext, p: CaptureParams) -> dict[str, Any]:
             ctx.broker, sid, _source_ended(sid, st.next_seq, "error" if error else "end_of_source", error)
         )
         await _wait_for_end(ctx, sid, settings.finish_timeout_s)
+        with contextlib.suppress(BrokerError):
+            await ctx.broker.delete_stream(partials_stream(sid))  # nothing is drafted any more
         return _result(sid, st, error)
     except asyncio.CancelledError:
         if await _cancel_requested(ctx):
@@ -466,10 +478,17 @@ def _runtime(ctx: JobContext, p: CaptureParams, settings: TranscriptionSettings,
     mode = p.mode
     if mode == "auto" and store.state.source_kind:  # a later instance: resolved the way the first one was
         mode = "browser" if store.state.source_kind == "browser" else "direct"
-    options = CaptureOptions(
-        realtime=p.realtime, duration_s=p.duration_s, allow_local=settings.allow_local, mode=mode
-    )
+    options = CaptureOptions(realtime=p.realtime, duration_s=p.duration_s, allow_local=settings.allow_local, mode=mode)
     host = _JobHost(ctx, p, ctx.job.id, ctx.job.worker or "")
+    drafter = None
+    if settings.partials:
+        drafter = JobDrafter(
+            ctx.broker,
+            p.session_id,
+            settings.asr_model,
+            settings.asr_threads,
+            AsrOptions(language=p.language, vocabulary=tuple(p.vocabulary), draft=True),
+        )
     return SessionCapture(
         broker=ctx.broker,
         session_id=p.session_id,
@@ -481,6 +500,7 @@ def _runtime(ctx: JobContext, p: CaptureParams, settings: TranscriptionSettings,
         store=store,
         settings=settings.swap_settings(),
         drain=current_drain(),
+        drafter=drafter,
     )
 
 
@@ -577,23 +597,6 @@ async def _end_lost_session(broker: Broker, job: Job, finish_timeout_s: float) -
 
 # --- the ASR job --------------------------------------------------------------------------------
 
-_engines: dict[tuple[str, int], tuple[FasterWhisperEngine, ThreadPoolExecutor]] = {}
-_engine_lock = threading.Lock()
-
-
-def _load_engine(model: str, threads: int) -> tuple[FasterWhisperEngine, ThreadPoolExecutor]:
-    with _engine_lock:
-        key = (model, threads)
-        if key not in _engines:
-            pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="asr")
-            _engines[key] = (FasterWhisperEngine(model, workers=threads), pool)
-        return _engines[key]
-
-
-async def asr_engine(model: str, threads: int) -> tuple[FasterWhisperEngine, ThreadPoolExecutor]:
-    """This process's engine and its ASR thread pool (loaded once, off the event loop)."""
-    return await asyncio.to_thread(_load_engine, model, threads)
-
 
 @plugin.job("asr", max_tries=LIVE_ASR_MAX_TRIES, priority=PRIORITY_LIVE)
 async def asr(ctx: JobContext, p: AsrParams) -> dict[str, Any]:
@@ -609,11 +612,10 @@ async def asr(ctx: JobContext, p: AsrParams) -> dict[str, Any]:
     outcome: SegmentResult | SegmentFailure
     try:
         samples = decode_pcm16(await ctx.blobs.get(segment.audio))
-        engine, pool = await asr_engine(settings.asr_model, settings.asr_threads)
-        options = AsrOptions(language=p.language, vocabulary=tuple(p.vocabulary))
-        words = await asyncio.get_running_loop().run_in_executor(pool, engine.transcribe, samples, options)
+        pool = await asr_pool(settings.asr_model, settings.asr_threads)
+        words = await pool.transcribe(samples, AsrOptions(language=p.language, vocabulary=tuple(p.vocabulary)))
         shifted = tuple(w.shifted(segment.start) for w in words)
-        outcome = SegmentResult(segment, shifted, engine.name)
+        outcome = SegmentResult(segment, shifted, pool.engine.name)
     except BlobNotFound:
         outcome = SegmentFailure(segment, "audio_missing")
     except AsrError as e:
@@ -670,7 +672,6 @@ __all__ = [
     "SessionState",
     "TranscriptionSettings",
     "asr",
-    "asr_engine",
     "audio_key",
     "capture",
     "plugin",

@@ -188,6 +188,11 @@ class EventsQuery(_Model):
     last_event_id: int | None = Field(
         None, ge=0, le=2**31, description="resume after this event id (same as the Last-Event-ID header)"
     )
+    partials: bool = Field(
+        False,
+        description="also send interim text of the segment being heard: 'partial' events, without an id, "
+        "each replaced for good by the 'segment' event of the same seq; never stored",
+    )
 
 
 class TranscriptQuery(_Model):

@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import AsyncGenerator
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +24,7 @@ from couchpotato.formats import render
 from couchpotato.records import Event, event_from_dict
 from hotpotato.errors import SwapRefused
 
+from ..drafts import follow_partials
 from ..search import SearchQuery, parse
 from ..sessions import AudioKeeper, AudioNotKept, SessionRecord, SessionSpec
 from .errors import BadRequest, NotFound, Unavailable, Unprocessable, validation_message
@@ -40,6 +42,7 @@ from .http import (
     validate,
 )
 from .jobs import JOB_OPERATIONS
+from .live import LiveItem, with_partials
 from .models import (
     AudioQuery,
     EventsQuery,
@@ -279,14 +282,20 @@ async def session_events(request: web.Request) -> web.StreamResponse:
     metrics = service.metrics
     try:
         await resp.write(f"retry: {SSE_RETRY_MS}\n\n".encode())
-        subscription = service.events.subscribe(sid, after, idle_s=SSE_KEEPALIVE_S)
+        durable = service.events.subscribe(sid, after, idle_s=SSE_KEEPALIVE_S)
+        subscription: AsyncGenerator[LiveItem] = durable
+        if q.partials and record.active:
+            partials = follow_partials(service.broker, sid)
+            subscription = with_partials(durable, partials, record.committed_seq)
         async with contextlib.aclosing(subscription):
             async for ev in subscription:
                 if ev is None:
                     await resp.write(b": keep-alive\n\n")
-                    continue
-                await resp.write(f"id: {ev.id}\ndata: {ev.data}\n\n".encode())
-                metrics.event_lag.observe(max(0.0, time.time() - ev.created_at))
+                elif isinstance(ev, dict):
+                    await resp.write(f"data: {json.dumps(ev, separators=(',', ':'))}\n\n".encode())
+                else:
+                    await resp.write(f"id: {ev.id}\ndata: {ev.data}\n\n".encode())
+                    metrics.event_lag.observe(max(0.0, time.time() - ev.created_at))
     except (ConnectionError, asyncio.CancelledError):
         pass  # the client went away, or the service is stopping
     except Exception:  # the stream has begun: no JSON error can be sent any more

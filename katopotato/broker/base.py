@@ -194,7 +194,17 @@ class Broker(Protocol):
 
     # --- streams ------------------------------------------------------------------------------
 
-    async def append(self, stream: str, entries: Sequence[Mapping[str, Any]]) -> list[str]: ...
+    async def append(
+        self,
+        stream: str,
+        entries: Sequence[Mapping[str, Any]],
+        *,
+        maxlen: int | None = None,
+        ttl_s: float | None = None,
+    ) -> list[str]:
+        """Append entries; the new ids. ``maxlen`` keeps about that many newest entries (a stream of
+        transient events), ``ttl_s`` deletes the stream that long after its last append."""
+        ...
 
     async def read(
         self, stream: str, after: str = "0", *, count: int = 100, block_s: float | None = None

@@ -502,9 +502,19 @@ class MemoryBroker:
             self._notify()
         return ids
 
-    async def append(self, stream: str, entries: Sequence[Mapping[str, Any]]) -> list[str]:
+    async def append(
+        self,
+        stream: str,
+        entries: Sequence[Mapping[str, Any]],
+        *,
+        maxlen: int | None = None,
+        ttl_s: float | None = None,
+    ) -> list[str]:
         self._check()
-        return self._append(stream, entries)
+        ids = self._append(stream, entries, maxlen)
+        if ttl_s is not None and stream in self._streams:
+            self._streams[stream].expires_at = time.time() + ttl_s
+        return ids
 
     async def read(
         self, stream: str, after: str = "0", *, count: int = 100, block_s: float | None = None

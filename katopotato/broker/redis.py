@@ -651,7 +651,14 @@ class RedisBroker:
 
     # --- streams ------------------------------------------------------------------------------
 
-    async def append(self, stream: str, entries: Sequence[Mapping[str, Any]]) -> list[str]:
+    async def append(
+        self,
+        stream: str,
+        entries: Sequence[Mapping[str, Any]],
+        *,
+        maxlen: int | None = None,
+        ttl_s: float | None = None,
+    ) -> list[str]:
         if not entries:
             return []
         key = self._k(f"stream:{stream}")
@@ -659,8 +666,11 @@ class RedisBroker:
         with self._errors():
             async with self.redis.pipeline(transaction=True) as pipe:
                 for data in encoded:
-                    pipe.xadd(key, {"d": data})
-                return [str(i) for i in await pipe.execute()]
+                    pipe.xadd(key, {"d": data}, maxlen=maxlen, approximate=False)
+                if ttl_s is not None:
+                    pipe.pexpire(key, _ms(ttl_s))
+                results = await pipe.execute()
+                return [str(i) for i in results[: len(encoded)]]
 
     async def read(
         self, stream: str, after: str = "0", *, count: int = 100, block_s: float | None = None

@@ -15,6 +15,20 @@ from hotpotato.supervisor import SupervisorOptions
 # --- what the job provides ------------------------------------------------------------------------
 
 
+class Drafter(Protocol):
+    """Interim text of the open segment, for the session's live viewers (optional: a capture
+    instance without one drafts nothing)."""
+
+    async def wanted(self) -> bool:
+        """Whether anybody follows the session's partials now (cheap: called for every chunk)."""
+        ...
+
+    async def draft(self, seg: AudioSegment) -> None:
+        """Decode the open segment's audio so far and publish what it says, unless the ASR pool is
+        busy with finals (then the round is skipped)."""
+        ...
+
+
 class Host(Protocol):
     """What the capture job does for the runtime."""
 
@@ -71,4 +85,4 @@ class Outcome:
     swap_id: str = ""
 
 
-__all__ = ["Host", "Outcome", "SwapSettings"]
+__all__ = ["Drafter", "Host", "Outcome", "SwapSettings"]

@@ -27,6 +27,7 @@ from couchpotato.errors import (
     SourceNotFound,
     UrlRefused,
 )
+from couchpotato.partials import DraftPacer
 from couchpotato.records import SessionEvent
 from couchpotato.segmenter import AudioSegment, Segmenter
 from couchpotato.source import probe_http
@@ -58,7 +59,7 @@ from .constants import (
     TIMESTAMP_WAIT_S,
     WALLCLOCK_ERROR_MS,
 )
-from .host import Host, Outcome, SwapSettings
+from .host import Drafter, Host, Outcome, SwapSettings
 from .state import CaptureStore
 
 log = logging.getLogger("katopotato.capture")
@@ -159,6 +160,8 @@ class Instance:
         health_version: the version of ``health:<session>`` last written.
         last_health: when health was last published (monotonic).
         last_progress: when progress was last reported (monotonic).
+        pacer: when the open segment is drafted next (interim text).
+        draft: the draft running now, if any.
     """
 
     cap: Capture | None = None
@@ -191,6 +194,8 @@ class Instance:
     health_version: int | None = None
     last_health: float = 0.0
     last_progress: float = 0.0
+    pacer: DraftPacer = field(default_factory=DraftPacer)
+    draft: asyncio.Task[None] | None = None
 
 
 class CaptureBase:
@@ -210,6 +215,7 @@ class CaptureBase:
         store: CaptureStore,
         settings: SwapSettings | None = None,
         drain: Drain | None = None,
+        drafter: Drafter | None = None,
     ) -> None:
         self.broker = broker
         self.sid = session_id
@@ -224,12 +230,16 @@ class CaptureBase:
         self.store = store
         self.settings = settings or SwapSettings()
         self.drain = drain
+        self.drafter = drafter
         self.swaps = SwapStore(broker, session_id, transcript_stream(session_id))
         self.supervisor = Supervisor(self.settings.supervisor)
         self._vad = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"vad-{session_id}")
         self.inst = Instance()  # everything that changes while this instance runs
 
     async def close(self) -> None:
+        if self.inst.draft is not None:
+            self.inst.draft.cancel()
+            await asyncio.gather(self.inst.draft, return_exceptions=True)
         if self.inst.chunks is not None:
             await self.inst.chunks.close()
         self._vad.shutdown(wait=False, cancel_futures=True)

@@ -89,6 +89,7 @@ class OwnerRuntime(Supervision):
                 if chunk is not None:
                     self._arrived(chunk)
                     await self._on_chunk(chunk)
+                    await self._maybe_draft()
                     if self.inst.reached_limit and not self.inst.ended:
                         await self.inst.chunks.close()
                         self.inst.chunks.done = True
@@ -157,6 +158,23 @@ class OwnerRuntime(Supervision):
         for seg in produced:
             if self.inst.gate.offer(seg):
                 await self._emit(seg)
+
+    async def _maybe_draft(self) -> None:
+        """Draft the open segment for the session's live viewers, if anybody follows its partials,
+        it is time, and no draft runs; never during a swap (two instances would draft one seq)."""
+        inst = self.inst
+        if self.drafter is None or inst.segmenter is None or inst.swap is not None or inst.ended:
+            return
+        now = time.monotonic()
+        if not inst.pacer.due(now) or (inst.draft is not None and not inst.draft.done()):
+            return
+        if not await self.drafter.wanted():
+            return
+        seg = await asyncio.get_running_loop().run_in_executor(self._vad, inst.segmenter.open_audio)
+        if seg is None or not inst.pacer.worth(seg.segment):
+            return
+        inst.pacer.started(now, seg.segment)
+        inst.draft = asyncio.create_task(self.drafter.draft(seg))
 
     async def _source_ended(self) -> Outcome | None:
         """The source ended. None while a cut is pending (its outcome decides who ends it)."""

@@ -111,11 +111,12 @@ async def serve(
 
 async def _load_asr_model(service: Service) -> None:
     """Load the embedded workers' ASR model now, so the first segment does not wait for it."""
-    from ..transcription import TranscriptionSettings, asr_engine
+    from ..asr_pool import asr_pool
+    from ..transcription import TranscriptionSettings
 
     ts = service.registry.settings_for("transcription")
     if isinstance(ts, TranscriptionSettings):
-        await asr_engine(ts.asr_model, ts.asr_threads)
+        await asr_pool(ts.asr_model, ts.asr_threads)
 
 
 def _banner(out: TextIO, settings: Settings, service: Service, host: str, port: int, admin_token: str | None) -> None:

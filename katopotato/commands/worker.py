@@ -122,11 +122,12 @@ async def run(args: argparse.Namespace) -> int:
         )
         worker.handle_signals()
         if any(k in worker.kinds for k in ASR_KINDS):
-            from ..transcription import TranscriptionSettings, asr_engine
+            from ..asr_pool import asr_pool
+            from ..transcription import TranscriptionSettings
 
             ts = registry.settings_for("transcription")
             assert isinstance(ts, TranscriptionSettings)
-            await asr_engine(ts.asr_model, ts.asr_threads)  # load the model before taking segments
+            await asr_pool(ts.asr_model, ts.asr_threads)  # load the model before taking segments
         cron: Any = contextlib.nullcontext()
         if args.cron:
             cron = CronScheduler(Scheduler(broker, registry), registry.schedules())

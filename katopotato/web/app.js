@@ -10,6 +10,7 @@ const state = {
   stream: null,        // AbortController of the live stream
   poll: null,          // interval of the session poll
   target: null,        // media time to jump to once its line is there
+  committedSeq: -1,    // the last seq committed on the live stream (older partials are stale)
   searchQ: "",
   searchCursor: null,
 };
@@ -146,6 +147,7 @@ async function openSession(id, at) {
   if (state.sessionId === id) { jumpToTarget(); return; }
   closeSession();
   state.sessionId = id;
+  state.committedSeq = -1;
   showOnly("#session-view");
   $("#transcript").replaceChildren();
   $("#player").hidden = true;
@@ -196,7 +198,8 @@ async function follow(id, signal) {
     if (last) headers["Last-Event-ID"] = String(last);
     let resp;
     try {
-      resp = await fetch(`/v1/sessions/${id}/events`, { headers, signal });
+      // partials=1: interim text of the segment being heard, shown in grey until its segment commits
+      resp = await fetch(`/v1/sessions/${id}/events?partials=1`, { headers, signal });
     } catch (_) {
       if (signal.aborted) return;
       await sleep(2000);
@@ -238,10 +241,37 @@ async function follow(id, signal) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// The provisional line: the newest partial of a seq not yet committed, always the last line.
+function showPartial(ev) {
+  const box = $("#transcript");
+  if (ev.seq <= state.committedSeq) return;
+  let line = $("#partial-line");
+  if (!line) {
+    line = el("div", { class: "line partial", id: "partial-line", title: "provisional: being heard now" },
+      el("span", { class: "ts" }, ""), el("span", { class: "text" }, ""));
+  }
+  line.dataset.seq = ev.seq;
+  line.querySelector(".ts").textContent = clock(ev.start);
+  line.querySelector(".text").textContent = ev.text;
+  box.append(line);  // (re)placed last
+  if ($("#follow").checked) box.scrollTop = box.scrollHeight;
+}
+
+function dropPartial(upToSeq) {
+  const line = $("#partial-line");
+  if (line && Number(line.dataset.seq) <= upToSeq) line.remove();
+}
+
 function onEvent(ev) {
   const box = $("#transcript");
   const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 48;
   let line = null;
+  if (ev.type === "partial") { showPartial(ev); return; }
+  if (ev.type === "segment" || ev.type === "gap") {
+    state.committedSeq = Math.max(state.committedSeq, ev.seq);
+    dropPartial(ev.seq);
+  }
+  if (ev.type === "end") dropPartial(Infinity);
   if (ev.type === "segment") {
     if (!ev.text) return;
     const ts = el("button", { class: "ts", title: "play from here" }, clock(ev.start));
@@ -276,7 +306,8 @@ function onEvent(ev) {
     api(`/v1/sessions/${state.sessionId}`).then(renderSession).catch(() => {});
   }
   if (!line) return;
-  box.append(line);
+  const partial = $("#partial-line");
+  if (partial) box.insertBefore(line, partial); else box.append(line);
   if (state.target !== null && state.target !== undefined) jumpToTarget();
   else if ($("#follow").checked && atBottom) box.scrollTop = box.scrollHeight;
   else if (!atBottom) $("#jump-live").hidden = false;

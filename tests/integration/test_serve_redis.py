@@ -5,6 +5,7 @@ the session that went on without it instead of marking it interrupted."""
 
 from __future__ import annotations
 
+import json
 import signal
 from typing import Any
 
@@ -85,3 +86,38 @@ async def test_serve_refuses_no_workers_on_the_memory_broker(processes: Processe
     assert p.proc.wait(60) == 2
     out = p.output()
     assert "Traceback" not in out and "katopotato: error:" in out and "--workers 1" in out
+
+
+async def test_partials_travel_from_the_capturing_worker_through_redis(processes: Processes, speech_url: str) -> None:
+    """The capture job drafts in the worker process; the API process (no workers of its own) merges
+    the drafts from Redis into the SSE stream of a client that asked for them."""
+    processes.worker("ext-worker", "--kinds", "capture,asr")
+    serve = processes.serve("--workers", "0")
+    status, s = await call(serve.base, "POST", "/v1/sessions", {"url": speech_url, "realtime": True})
+    assert status == 201
+    events: list[tuple[str | None, dict[str, Any]]] = []
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}", "Accept": "text/event-stream"}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{serve.base}/v1/sessions/{s['id']}/events?partials=1", headers=headers) as r,
+    ):
+        assert r.status == 200
+        event_id, data = None, []
+        async for raw in r.content:
+            line = raw.decode().rstrip("\r\n")
+            if line.startswith("id:"):
+                event_id = line[3:].strip()
+            elif line.startswith("data:"):
+                data.append(line[5:].lstrip(" "))
+            elif line == "" and data:
+                events.append((event_id, json.loads("\n".join(data))))
+                event_id, data = None, []
+    partials = [e for i, e in events if e["type"] == "partial"]
+    assert partials and all(i is None for i, e in events if e["type"] == "partial")
+    check_transcript([(int(i), e) for i, e in events if i is not None])
+    committed = -1
+    for _, e in events:
+        if e["type"] == "segment":
+            committed = e["seq"]
+        elif e["type"] == "partial":
+            assert e["seq"] > committed

@@ -231,6 +231,16 @@ async def test_stream_blocking_read_wakes_on_append(broker: Broker) -> None:
     assert all_ids == sorted(all_ids, key=lambda i: tuple(map(int, i.split("-"))))
 
 
+async def test_a_capped_stream_keeps_its_newest_entries_and_expires(broker: Broker) -> None:
+    for n in range(5):
+        await broker.append("capped", [{"n": n}], maxlen=3, ttl_s=0.5)
+    assert [e.data["n"] for e in await broker.read("capped")] == [2, 3, 4]
+    await asyncio.sleep(0.8)
+    assert await broker.read("capped") == [], "the stream went with its TTL"
+    await broker.append("uncapped", [{"n": n} for n in range(5)])
+    assert len(await broker.read("uncapped")) == 5
+
+
 async def test_wait_for_work_wakes_on_enqueue(broker: Broker) -> None:
     assert await broker.claim("w", ["t.a"]) == []
     waiter = asyncio.create_task(broker.wait_for_work("w", 5.0))

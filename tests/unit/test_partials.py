@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from couchpotato.formats import Writer
-from couchpotato.partials import Drafts, agreed_prefix
+from couchpotato.partials import DraftPacer, Drafts, agreed_prefix
 from couchpotato.records import PartialEvent, Segment, Word, event_from_dict
 
 
@@ -56,3 +56,13 @@ def test_a_partial_is_not_a_transcript_event() -> None:
         assert "partial" in str(e)
     else:
         raise AssertionError("a partial decoded as a durable transcript event")
+
+
+def test_the_pacer_drafts_at_most_every_interval_and_only_when_the_audio_grew() -> None:
+    p = DraftPacer(interval_s=0.75, min_growth_s=0.3)
+    assert p.due(0.0) and p.worth(Segment("s", 0, 0.0, 2.0, 0.0, 2.0))
+    p.started(0.0, Segment("s", 0, 0.0, 2.0, 0.0, 2.0))
+    assert not p.due(0.5) and p.due(0.75)
+    assert not p.worth(Segment("s", 0, 0.0, 2.2, 0.0, 2.2)), "0.2 s more audio: not worth a decode"
+    assert p.worth(Segment("s", 0, 0.0, 2.35, 0.0, 2.35))
+    assert p.worth(Segment("s", 1, 1.5, 1.7, 2.0, 1.7)), "a new seq is always worth its first draft"

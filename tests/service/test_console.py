@@ -62,6 +62,15 @@ async def test_console_start_watch_search(page: object, running: Running, speech
     await page.check("#new-realtime")
     await page.click("#start")
     await expect(page.locator("#s-title")).to_have_text("Council from the console")
+    # the line being heard, in grey, before (and then beside) the committed text
+    partial = page.locator("#transcript .line.partial")
+    await expect(partial).to_be_visible(timeout=60_000)
+    assert await partial.count() == 1, "one provisional line at most"
+    assert (await partial.locator(".text").text_content() or "").strip()
+    grey = await partial.evaluate("p => getComputedStyle(p).color")
+    plain = await page.locator("#transcript").evaluate("b => getComputedStyle(b).color")
+    assert grey != plain, "the provisional line is shown apart (grey)"
+    assert await partial.evaluate("p => p === p.parentElement.lastElementChild"), "it is the last line"
     first_line = page.locator("#transcript .line.segment").first
     await expect(first_line).to_be_visible(timeout=60_000)
     status_when_first_text = await page.locator("#s-status").text_content()
@@ -70,6 +79,7 @@ async def test_console_start_watch_search(page: object, running: Running, speech
     assert (await first_line.locator(".ts").text_content() or "").startswith("00:0")
     await expect(page.locator("#transcript")).to_contain_text("end (end_of_source", timeout=60_000)
     await expect(page.locator("#s-status")).to_have_text("completed")
+    assert await partial.count() == 0, "at the end every provisional line was replaced by final text"
     transcript = (await page.locator("#transcript").text_content() or "").lower()
     assert "library" in transcript
     box = page.locator("#transcript")

@@ -1,11 +1,13 @@
 """Word latency of live transcription, with and without interim text. Prints a Markdown table.
 
-    .venv/bin/python benchmarks/bench_latency.py [--streams N]
+    .venv/bin/python benchmarks/bench_latency.py [--profiles balanced,low,efficient] [--partials-only]
+                                                 [--alone] [--streams N]
 
 The held-out texts of the evaluation corpus (benchmarks/evalset, one voice each in turn, about
 4 minutes) are streamed at 1x through ``couchpotato transcribe --realtime --format jsonl``, in
-both latency profiles, with ``--partials`` and without, all four at once (so each figure is taken
-with three other live streams on the same 2 cores). For each:
+each latency profile, with ``--partials`` and without, all at once (each figure is then taken
+with the other live streams on the same 2 cores), or with ``--alone`` one after another, each
+alone on the machine. For each:
 
 - first appearance of a word: ``emitted_at − (media_epoch + word end)`` of the first partial that
   shows it (same spelling, within 0.5 s), or of its final segment if no partial did;
@@ -118,9 +120,10 @@ def argv(path: Path, profile: str, partials: bool) -> list[str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--profiles", default="balanced,low")
+    ap.add_argument("--profiles", default="balanced,low,efficient")
     ap.add_argument("--partials-only", action="store_true", help="only the streams with partials (fewer at once)")
     ap.add_argument("--streams", type=int, default=0, help="then N default-profile streams with partials at once")
+    ap.add_argument("--alone", action="store_true", help="one stream at a time, each alone on the machine")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "latency.md")
     args = ap.parse_args()
     prog = evalset.build_mixed("held-out")
@@ -131,11 +134,13 @@ def main() -> None:
         for p in args.profiles.split(",")
         for on in ((True,) if args.partials_only else (True, False))
     ]
-    start(streams)
-    wait(streams)
+    for batch in [[s] for s in streams] if args.alone else [streams]:
+        start(batch)
+        wait(batch)
+    at_once = "one stream at a time" if args.alone else f"{len(streams)} streams at once"
     lines = [
         f"Programme: the held-out texts of benchmarks/evalset, one voice each in turn ({prog.duration_s:.0f} s), "
-        f"streamed at 1x; {len(streams)} streams at once on {os.cpu_count()} cores; tiny.en int8.",
+        f"streamed at 1x; {at_once} on {os.cpu_count()} cores; tiny.en int8.",
         "",
         "| stream | first appearance p50 / p95 s | final p50 / p95 s | churn % | partials | CPU cores | WER % |",
         "|---|---|---|---|---|---|---|",

@@ -77,8 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--latency",
         choices=tuple(LATENCY_PROFILES),
         default="balanced",
-        help="balanced: cut in pauses, 4-9 s (default); low: cut at most every 4 s, final words arrive "
-        "sooner at more word errors (benchmarks/results/accuracy.md)",
+        help="balanced (default): segments of at most 4 s, each decoded with 8 s of lead-in; low: at most "
+        "3 s, final words a little sooner for more CPU; efficient: cut in pauses, 4-9 s, half the CPU, "
+        "final words later (benchmarks/results/accuracy.md, latency.md)",
     )
     t.add_argument(
         "--partials",

@@ -13,17 +13,23 @@ VAD_CONTEXT_SAMPLES = 64
 VAD_SPEECH_THRESHOLD = 0.5  # a window at or above this is speech
 VAD_SILENCE_THRESHOLD = 0.35  # a window below this is silence (hysteresis between the two)
 
-# Segmentation (see segmenter.py for the policy). Chosen from measurements on the benchmark corpus:
-# cutting only in pauses keeps the word error rate at the level of whole-file transcription.
-# Measured on the tuning split of benchmarks/evalset (docs/accuracy.md): segments of at least 4 s,
-# each decoded with up to 4 s of the speech before it, scored 11.4 % WER against 13.3 % for 2 s / 1 s.
-MIN_SEGMENT_S = 4.0  # never cut before a segment is this long
-TARGET_SEGMENT_S = 6.0  # before this, cut only in a long pause; after it, any word gap will do
-MAX_SEGMENT_S = 9.0  # at this length, cut at the quietest point inside speech, with an overlap
+# Segmentation (see segmenter.py for the policy). Chosen from measurements on the tuning split of
+# benchmarks/evalset (docs/accuracy.md): a segment of at most 4 s decoded with up to 8 s of the
+# speech before it scored as well as whole-file decoding (11.3 % WER, whole file 11.4 %), like
+# 4–9 s segments with 4 s of lead-in, and its words are final about twice as soon. With 2 s of
+# lead-in the same short segments scored 13.7 %: what the decoder hears before a segment matters more
+# than how long the segment is.
+MIN_SEGMENT_S = 2.0  # never cut before a segment is this long
+TARGET_SEGMENT_S = 4.0  # before this, cut only in a long pause; after it, any word gap will do
+MAX_SEGMENT_S = 4.0  # at this length, cut at the quietest point inside speech, with an overlap
 LONG_PAUSE_MS = 300
 SHORT_PAUSE_MS = 120
-OVERLAP_MS = 2000  # audio shared by two segments when a cut falls inside speech (1 s each side)
-CONTEXT_MS = 4000  # speech before its owned span every segment is decoded with, as a lead-in
+OVERLAP_MS = 4000  # audio shared by two segments when a cut falls inside speech (2 s each side)
+CONTEXT_MS = 8000  # speech before its owned span every segment is decoded with, as a lead-in
+MAX_CONTEXT_MS = 10_000  # a longer lead-in bought nothing measurable and costs encoder time
+# The lead-in stops at a longer pause: a break (stopping at 2 s pauses cost 0.5 points on the
+# tuning split, whose pauses are at most about 2 s: hearing the voice before a pause helps).
+LEAD_IN_MAX_PAUSE_MS = 4000
 SPEECH_PAD_MS = 200  # silence kept around speech when a segment's audio is trimmed
 
 # ASR

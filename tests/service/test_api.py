@@ -119,10 +119,10 @@ async def test_a_low_latency_session_cuts_short_segments(running: Running, media
         assert done["status"] == "completed" and done["latency"] == latency
         return [e["end"] - e["start"] for e in segments]
 
-    # balanced waits for a pause up to 9 s; low cuts at most 4 s of owned audio (a word straddling
-    # the cut may reach a little past it)
-    assert max(await spans("balanced")) > 5.0
-    assert max(await spans("low")) <= 4.5
+    # efficient waits for a pause up to 9 s; balanced cuts at most 4 s of owned audio, low 3 s (a word
+    # straddling the cut may reach a little past it)
+    assert max(await spans("efficient")) > 5.0
+    assert max(await spans("low")) <= 3.5
     status, err = await running.post("/v1/sessions", {"url": url, "latency": "instant"})
     assert status == 400 and err["error"]["code"] == "invalid_request"
 

@@ -23,7 +23,7 @@ from couchpotato.asr.whisper import speech_windows, splice, unheard_spans
 from couchpotato.decoder import PcmChunk
 from couchpotato.records import SegmentResult, Word, join_words
 from couchpotato.resequencer import Resequencer, merge_at_cut
-from couchpotato.segmenter import AudioSegment, Segmenter
+from couchpotato.segmenter import AudioSegment, Segmenter, SegmenterOptions
 from couchpotato.testing import normalise
 from couchpotato.testing.audit import audit, hypothesis_tokens
 
@@ -57,28 +57,31 @@ def engine() -> FasterWhisperEngine:
     return FasterWhisperEngine("tiny.en", workers=1)
 
 
-def segments_of(audio: np.ndarray) -> list[AudioSegment]:
-    seg = Segmenter("s")
+def segments_of(audio: np.ndarray, profile: str = "balanced") -> list[AudioSegment]:
+    seg = Segmenter("s", SegmenterOptions.for_latency(profile))
     out: list[AudioSegment] = []
     for i in range(0, len(audio), 1600):
         out += seg.push(PcmChunk(i, audio[i : i + 1600]))
     return out + seg.flush()
 
 
-def transcribe(audio: np.ndarray, engine: FasterWhisperEngine) -> list[tuple[int, tuple[Word, ...]]]:
+def transcribe(
+    audio: np.ndarray, engine: FasterWhisperEngine, profile: str = "balanced"
+) -> list[tuple[int, tuple[Word, ...]]]:
     reseq = Resequencer("s")
     committed = []
-    for s in segments_of(audio):
+    for s in segments_of(audio, profile):
         words = tuple(w.shifted(s.segment.start) for w in engine.transcribe(s.samples, AsrOptions()))
         for ev in reseq.offer(SegmentResult(s.segment, words, engine.name), 0.0):
             committed.append((ev.seq, ev.words))  # type: ignore[union-attr]
     return committed
 
 
+@pytest.mark.parametrize("profile", ["balanced", "efficient"])
 def test_every_word_of_gettysburg_reaches_the_transcript_once(
-    gettysburg: np.ndarray, engine: FasterWhisperEngine
+    gettysburg: np.ndarray, engine: FasterWhisperEngine, profile: str
 ) -> None:
-    committed = transcribe(gettysburg, engine)
+    committed = transcribe(gettysburg, engine, profile)
     text = normalise(" ".join(join_words(list(ws)) for _, ws in committed))
     found = audit(
         GETTYSBURG, hypothesis_tokens([(seq, [(w.start, w.end, w.word) for w in ws]) for seq, ws in committed])
@@ -92,8 +95,8 @@ def test_every_word_of_gettysburg_reaches_the_transcript_once(
 def test_a_word_stretched_over_skipped_speech_is_decoded_again(
     gettysburg: np.ndarray, engine: FasterWhisperEngine
 ) -> None:
-    # The segment the pipeline cuts around "…resting place for those who here gave their lives…".
-    seg = next(s for s in segments_of(gettysburg) if s.segment.start <= 25.0 < s.segment.keep_end)
+    # The segment the 4–9 s profile cuts around "…resting place for those who here gave their lives…".
+    seg = next(s for s in segments_of(gettysburg, "efficient") if s.segment.start <= 25.0 < s.segment.keep_end)
     words = engine._decode_best(seg.samples, AsrOptions())
     spans = unheard_spans(words, speech_windows(seg.samples), len(seg.samples) / SR)
     stretched = [w for w in words if w.end - w.start >= 1.0]

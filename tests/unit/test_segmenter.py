@@ -76,9 +76,14 @@ def test_segments_have_gapless_seqs_and_tile_the_timeline(speech: np.ndarray, op
 @requires_media_tools
 def test_silence_gets_no_segment_and_is_trimmed(speech: np.ndarray) -> None:
     segs = run(speech, 1600)
-    # no segment's audio is mostly the 3 s of silence
-    for s in segs:
-        assert s.segment.end - s.segment.start < 10
+    # sentence a (3.7 s), 3 s of silence, sentence b: without a lead-in, b's audio starts at its speech
+    trimmed = run(speech, 1600, SegmenterOptions(context_ms=0))
+    assert all(s.segment.end - s.segment.start < 7 for s in trimmed), "no segment is mostly silence"
+    assert next(s.segment for s in trimmed if s.segment.keep_start >= 4.5).start >= 6.3
+    # the lead-in reaches back across the pause (shorter than lead_in_max_pause_ms), not a longer one
+    assert next(s.segment for s in segs if s.segment.keep_start >= 4.5).start < 4.0
+    broken = run(speech, 1600, SegmenterOptions(lead_in_max_pause_ms=1000))
+    assert next(s.segment for s in broken if s.segment.keep_start >= 4.5).start >= 6.3
     silent = Segmenter("s")
     out = []
     for i in range(0, SR * 10, 1600):
@@ -114,7 +119,9 @@ def test_a_clock_jump_closes_the_open_segment(speech: np.ndarray) -> None:
         {"min_segment_s": 5, "target_segment_s": 4},
         {"max_segment_s": 40},
         {"overlap_ms": -1},
-        {"overlap_ms": 8100},  # half of it would reach back past the start of a 4 s segment
+        {"overlap_ms": 8100},  # half of it would reach back past the start of a 2 s segment
+        {"context_ms": 12_000},
+        {"min_segment_s": 20, "target_segment_s": 20, "max_segment_s": 20, "context_ms": 10_000},
     ],
 )
 def test_invalid_options_are_refused(kwargs: dict[str, float]) -> None:
@@ -124,8 +131,9 @@ def test_invalid_options_are_refused(kwargs: dict[str, float]) -> None:
 
 def test_latency_profiles() -> None:
     assert SegmenterOptions.for_latency("balanced") == SegmenterOptions()
-    low = SegmenterOptions.for_latency("low")
-    assert low.max_segment_s < SegmenterOptions().max_segment_s
+    low, efficient = SegmenterOptions.for_latency("low"), SegmenterOptions.for_latency("efficient")
+    assert low.max_segment_s < SegmenterOptions().max_segment_s < efficient.max_segment_s
+    assert SegmenterOptions().context_ms > efficient.context_ms
     with pytest.raises(ConfigError, match="unknown latency profile 'fast'"):
         SegmenterOptions.for_latency("fast")
 
@@ -136,7 +144,7 @@ def test_a_primed_segmenter_gives_its_first_segment_a_lead_in_it_does_not_own(sp
     cut = len(speech) - 5 * SR + 123  # inside the breathless sentence, not on a VAD window boundary
     seg = Segmenter("s", first_seq=5)
     want = seg.lead_in_samples()
-    seg.prime(PcmChunk(cut - want, speech[cut - want : cut]))
+    seg.prime(PcmChunk(max(0, cut - want), speech[max(0, cut - want) : cut]))
     out: list[AudioSegment] = []
     for i in range(cut, len(speech), 1600):
         out += seg.push(PcmChunk(i, speech[i : min(i + 1600, len(speech))]))

@@ -48,6 +48,7 @@ from couchpotato.capture import CaptureOptions
 from couchpotato.constants import DEFAULT_MODEL, GAP_TIMEOUT_S
 from couchpotato.corrections import Corrections
 from couchpotato.errors import AsrError, CouchPotatoError
+from couchpotato.keyed import VersionedValue, Write, update_keyed
 from couchpotato.pcm import decode_pcm16, encode_pcm16
 from couchpotato.records import (
     CommitEvent,
@@ -63,7 +64,6 @@ from couchpotato.segmenter import AudioSegment, SegmenterOptions
 from couchpotato.urlguard import UrlGuard
 from hotpotato import AlignOptions, SupervisorOptions
 from hotpotato import constants as HC
-from hotpotato.keyed import VersionedValue, Write, update_keyed
 from hotpotato.records import is_swap_event
 
 from .broker import Broker

@@ -33,6 +33,16 @@ async def _started(broker: MemoryBroker, host: FakeHost, **kw: object) -> Sessio
     return cap
 
 
+async def _cut(broker: MemoryBroker, host: FakeHost) -> tuple[SessionCapture, str]:
+    """An owner that accepted a swap and cut at 2 s, holding one segment after the cut."""
+    cap = await _started(broker, host)
+    assert cap.inst.swap is not None
+    await cap._cut(32_000, "quiet")
+    assert cap.inst.gate.closed and cap.inst.swap.phase == "cut"
+    assert not cap.inst.gate.offer(segment(0, 2.0, 3.0)), "held until the outcome"
+    return cap, cap.inst.swap.id
+
+
 async def test_a_requested_swap_is_accepted_and_the_new_instance_started(broker: MemoryBroker) -> None:
     host = FakeHost()
     cap = await _started(broker, host)
@@ -70,14 +80,9 @@ async def test_a_drain_swaps_away_or_hands_the_job_back(broker: MemoryBroker) ->
 
 async def test_the_cut_holds_back_what_follows_and_a_failed_swap_releases_it(broker: MemoryBroker) -> None:
     host = FakeHost()
-    cap = await _started(broker, host)
-    assert cap.inst.swap is not None
-    swap_id = cap.inst.swap.id
-    await cap._cut(32_000, "quiet")
-    assert cap.inst.gate.closed and cap.inst.swap.phase == "cut"
+    cap, swap_id = await _cut(broker, host)
     saved = await CaptureStore(broker, SID).load()
     assert saved.handover == {"swap": swap_id, "cut": 32_000, "next_seq": 0} and saved.resume_sample == 32_000
-    assert not cap.inst.gate.offer(segment(0, 2.0, 3.0)), "held until the outcome"
     await cap.swaps.update(fail(swap_id, now=time.time(), error="the new instance could not align"))
     assert await cap._follow_swap(time.time()) is None, "this instance carries on"
     assert [s.segment.seq for s in host.segments] == [0] and not cap.inst.gate.closed
@@ -88,11 +93,7 @@ async def test_the_cut_holds_back_what_follows_and_a_failed_swap_releases_it(bro
 
 async def test_the_new_owner_after_the_cut_means_handed_over(broker: MemoryBroker) -> None:
     host = FakeHost()
-    cap = await _started(broker, host)
-    assert cap.inst.swap is not None
-    swap_id = cap.inst.swap.id
-    await cap._cut(32_000, "quiet")
-    cap.inst.gate.offer(segment(0, 2.0, 3.0))
+    cap, swap_id = await _cut(broker, host)
     new_store = CaptureStore(broker, SID)  # the new instance commits: it owns the state now
     await new_store.load()
     new_store.state.owner, new_store.state.epoch = f"job-for-{swap_id}", 1

@@ -22,7 +22,7 @@ from .asr import AsrOptions, FasterWhisperEngine
 from .capture import CaptureOptions, capture_events
 from .constants import DEFAULT_ASR_WORKERS, DEFAULT_LANGUAGE, STALL_TIMEOUT_S
 from .corrections import Corrections
-from .errors import ConfigError, CouchPotatoError
+from .errors import ConfigError, CouchPotatoError, UsageError
 from .formats import FORMATS, Writer
 from .health import NO_AUDIO_TIMEOUT_S, HealthSample
 from .pipeline import Pipeline, PipelineOptions
@@ -32,10 +32,6 @@ from .segmenter import LATENCY_PROFILES, SegmenterOptions
 from .settings import CoreSettings
 
 log = logging.getLogger("couchpotato")
-
-
-class UsageError(Exception):
-    pass
 
 
 class _Parser(argparse.ArgumentParser):

@@ -426,17 +426,33 @@ async def _drain(proc: asyncio.subprocess.Process) -> None:
 
 
 async def _terminate(proc: asyncio.subprocess.Process) -> None:
-    """Stop FFmpeg and anything it spawned: its whole process group."""
+    """Stop FFmpeg and anything it spawned: its whole process group.
+
+    Its stdout is read away meanwhile: a reader that stopped early leaves the pipe full (FFmpeg
+    blocked writing, asyncio's reading paused), and ``Process.wait`` returns only once every pipe
+    has reached its end, so without it the wait never ends."""
     if proc.returncode is not None:
         return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
+    discard = asyncio.ensure_future(_discard(proc.stdout)) if proc.stdout is not None else None
     try:
-        await asyncio.wait_for(proc.wait(), 3)
-    except TimeoutError:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        await proc.wait()
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), 3)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            await proc.wait()
+    finally:
+        if discard is not None:
+            discard.cancel()
+            await asyncio.gather(discard, return_exceptions=True)
+
+
+async def _discard(stream: asyncio.StreamReader) -> None:
+    with contextlib.suppress(Exception):
+        while await stream.read(PCM_READ_SAMPLES * PCM_BYTES_PER_SAMPLE):
+            pass
 
 
 __all__ = ["PcmChunk", "PcmDecoder", "classify_ffmpeg_error", "ffmpeg_argv"]

@@ -1,12 +1,16 @@
 """Errors of the capture and transcription core.
 
     CouchPotatoError
-    ├── ConfigError(ValueError)              bad option, settings or corrections file
+    ├── ConfigError(ValueError)              bad option, settings or corrections file (katopotato's
+    │                                        ConfigError is a subclass: one concept, one ``except``)
+    ├── UsageError                           bad command-line usage of ``couchpotato``
     ├── SourceError                          the source cannot be captured
     │   ├── UrlRefused(PermissionError)      the URL guard refused an address
     │   ├── SourceNotFound(FileNotFoundError) 404, missing file
     │   ├── SourceUnreachable(ConnectionError) DNS failure, refused connection, TLS error
     │   ├── NotMedia                         an HTML page or text where media was expected
+    │   ├── Unresolved                       yt-dlp found no media on a page (resolve_source turns it
+    │   │                                    into NotMedia or a browser capture)
     │   ├── NoAudioTrack                     media without an audio stream
     │   └── SourceStalled(TimeoutError)      no audio for longer than the stall timeout
     ├── AsrError                             the ASR engine failed on a segment or cannot load
@@ -24,6 +28,10 @@ class CouchPotatoError(Exception):
 
 class ConfigError(CouchPotatoError, ValueError):
     """An option, a setting or a corrections file is invalid."""
+
+
+class UsageError(CouchPotatoError):
+    """Bad command-line usage (an unknown flag, a value out of range, flags that do not go together)."""
 
 
 class SourceError(CouchPotatoError):
@@ -46,6 +54,10 @@ class NotMedia(SourceError):
     """The source is an HTML page or text, not audio or video."""
 
 
+class Unresolved(SourceError):
+    """yt-dlp found no media on the page; the message says why, in one line."""
+
+
 class NoAudioTrack(SourceError):
     """The media has no audio stream to transcribe."""
 
@@ -60,3 +72,20 @@ class AsrError(CouchPotatoError):
 
 class SerializationError(CouchPotatoError, ValueError):
     """A record could not be encoded to or decoded from JSON."""
+
+
+__all__ = [
+    "AsrError",
+    "ConfigError",
+    "CouchPotatoError",
+    "NoAudioTrack",
+    "NotMedia",
+    "SerializationError",
+    "SourceError",
+    "SourceNotFound",
+    "SourceStalled",
+    "SourceUnreachable",
+    "Unresolved",
+    "UrlRefused",
+    "UsageError",
+]

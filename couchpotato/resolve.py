@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 from .browser.constants import YTDLP_SOCKET_TIMEOUT_S, YTDLP_TIMEOUT_S
 from .browser.process import collect_lines, stop_group
 from .egress import EgressProxy
-from .errors import ConfigError, NotMedia, UrlRefused
+from .errors import ConfigError, NotMedia, Unresolved, UrlRefused
 from .source import (
     Headers,
     MediaSource,
@@ -59,10 +59,6 @@ class YtdlpMedia:
     is_live: bool
     title: str = ""
     headers: Headers = ()  # what the site expects with the media requests (yt-dlp's http_headers)
-
-
-class Unresolved(Exception):
-    """yt-dlp found no media on the page; the message says why, in one line."""
 
 
 async def resolve_source(

@@ -19,10 +19,13 @@ import asyncio
 import json
 import sqlite3
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, Self, runtime_checkable
+
+from couchpotato.keyed import KeyedState as CoreKeyedState
+from couchpotato.keyed import VersionedValue, Write, update_keyed
 
 from .base import SinkState
 from .errors import CursorStoreError
@@ -145,20 +148,9 @@ class SqliteCursorStore(_Closing):
         await asyncio.to_thread(self._close)
 
 
-class Versioned(Protocol):
-    @property
-    def value(self) -> dict[str, Any]: ...
-
-    @property
-    def version(self) -> int: ...
-
-
-class KeyedState(Protocol):
-    """The part of katopotato's ``Broker`` this store uses."""
-
-    async def kv_get(self, key: str) -> Versioned | None: ...
-
-    async def kv_cas(self, key: str, version: int, value: Mapping[str, Any]) -> list[str] | None: ...
+class KeyedState(CoreKeyedState, Protocol):
+    """The part of katopotato's ``Broker`` this store uses: keyed state with compare-and-set, and
+    deleting a key."""
 
     async def kv_delete(self, key: str) -> None: ...
 
@@ -175,15 +167,15 @@ class KeyedStateCursorStore(_Closing):
     def _key(self, session_id: str, sink_id: str) -> str:
         return f"{self.prefix}{session_id}:{sink_id}"
 
-    async def _update(self, key: str, change: Any) -> None:
-        for _ in range(KV_ATTEMPTS):
-            cur = await self.kv.kv_get(key)
+    async def _update(self, key: str, change: Callable[[dict[str, Any] | None], dict[str, Any] | None]) -> None:
+        def write(cur: VersionedValue | None) -> Write | None:
             value = change(dict(cur.value) if cur else None)
-            if value is None:
-                return
-            if await self.kv.kv_cas(key, cur.version if cur else 0, value) is not None:
-                return
-        raise CursorStoreError(f"cursor store key {key} kept changing under {KV_ATTEMPTS} attempts")
+            return None if value is None else Write(value)
+
+        def conflict() -> Exception:
+            return CursorStoreError(f"cursor store key {key} kept changing under {KV_ATTEMPTS} attempts")
+
+        await update_keyed(self.kv, key, write, attempts=KV_ATTEMPTS, conflict=conflict)
 
     async def load(self, session_id: str, sink_id: str) -> SinkState | None:
         cur = await self.kv.kv_get(self._key(session_id, sink_id))

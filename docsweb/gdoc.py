@@ -65,7 +65,7 @@ from .constants import (
     DOCS_SCOPES,
     DRIVE_FULL_SCOPE,
 )
-from .errors import SinkConfigError, SinkRetry
+from .errors import ApiFailure, SinkConfigError, SinkRetry
 from .settings import DocsWebSettings
 from .specs import GDocSpec
 
@@ -169,17 +169,6 @@ class DocsApi:
 
     def close(self) -> None:
         self.http.close()
-
-
-class ApiFailure(Exception):
-    """An HTTP error answer of a Google API."""
-
-    def __init__(self, method: str, status: int, reason: str, retry_after_s: float | None) -> None:
-        super().__init__(f"Google answered {status} to {method}: {reason}")
-        self.method, self.status, self.reason, self.retry_after_s = method, status, reason, retry_after_s
-
-    def retry(self) -> SinkRetry:
-        return SinkRetry(str(self), defer_s=self.retry_after_s)
 
 
 def retry_after_s(value: str | None, now: float | None = None) -> float | None:

@@ -44,12 +44,12 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from couchpotato.keyed import KeyedState, VersionedValue, Write, update_keyed
 from couchpotato.pcm import decode_pcm16, encode_pcm16
 
 from . import constants as C
 from .align import Audio
 from .errors import SwapRefused
-from .keyed import KeyedState, VersionedValue, Write, update_keyed
 from .records import SwapEvent, SwapRecord, SwapState
 
 CAS_ATTEMPTS = 50

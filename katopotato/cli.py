@@ -22,11 +22,10 @@ from types import ModuleType
 from typing import Any
 
 from couchpotato import __version__
-from couchpotato.errors import ConfigError as CoreConfigError
-from couchpotato.errors import CouchPotatoError
+from couchpotato.errors import ConfigError, CouchPotatoError
 
 from . import commands
-from .errors import ConfigError, KatoPotatoError, UsageError
+from .errors import KatoPotatoError, UsageError
 
 log = logging.getLogger("katopotato")
 
@@ -104,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         if inspect.isawaitable(result):
             result = asyncio.run(_await(result))
         return int(result or 0)
-    except (ConfigError, CoreConfigError, UsageError) as e:
+    except (ConfigError, UsageError) as e:  # the core's ConfigError: katopotato's is a subclass
         print(f"katopotato: error: {e}", file=sys.stderr)
         return 2
     except (KatoPotatoError, CouchPotatoError) as e:

@@ -3,8 +3,10 @@ auth, the capture runtime and the CLI. The API maps each to an HTTP status and a
 table (``katopotato.api.errors``).
 
     KatoPotatoError
-    ├── ConfigError(ValueError)                a bad URL, option or plugin setting
-    ├── UsageError                             bad command-line usage
+    ├── ConfigError(couchpotato.errors.ConfigError)
+    │                                          a bad URL, option or plugin setting
+    ├── UsageError(couchpotato.errors.UsageError)
+    │                                          bad command-line usage
     ├── BrokerError                            the broker failed or answered something unexpected
     │   └── BrokerUnavailable(ConnectionError) the broker cannot be reached
     ├── SerializationError(couchpotato.errors.SerializationError)
@@ -27,26 +29,38 @@ table (``katopotato.api.errors``).
     │   └── AudioNotKept(LookupError)          the session did not keep its audio (for that span)
     ├── SearchError                            a search that cannot be run
     │   ├── InvalidQuery(ValueError)           the query is empty, too long or unsayable
-    │   └── InvalidCursor(ValueError)          a cursor this backend did not hand out
+    │   ├── InvalidCursor(ValueError)          a cursor this backend did not hand out
+    │   └── SearchUnavailable(ConnectionError) the search server (Elasticsearch) failed or is unreachable
     ├── InvalidScope(ValueError)               a token scope that does not exist
     ├── NotOwner                               a capture instance lost its session to another
     ├── Retry                                  raised by a job: try again after ``defer_s``
     └── Abort                                  raised by a job: fail now, without retries
 
 Every message is one line meant for a user: it names the cause and, where there is one, the fix.
+
+A concept the core already names has one class, the core's, which katopotato's subclasses (so
+``except KatoPotatoError`` and ``except couchpotato.errors.ConfigError`` both catch it):
+``ConfigError``, ``UsageError`` and ``SerializationError``. A ``ConfigError`` means the same thing
+wherever it is raised (an option, a setting or a file is invalid); whether it is the client's
+doing is decided where input enters: the API validates requests into ``InvalidParams``,
+``UnsupportedOption``… (4xx), so a ``ConfigError`` that reaches a handler is the service's own
+misconfiguration, a 500 (``katopotato.api.errors``).
 """
 
 from __future__ import annotations
 
+from couchpotato.errors import ConfigError as CoreConfigError
 from couchpotato.errors import SerializationError as CoreSerializationError
+from couchpotato.errors import UsageError as CoreUsageError
 
 
 class KatoPotatoError(Exception):
     """Base of every error the orchestrator raises on purpose."""
 
 
-class ConfigError(KatoPotatoError, ValueError):
-    """A URL, an option or a plugin setting is invalid."""
+class ConfigError(KatoPotatoError, CoreConfigError):
+    """A URL, an option or a plugin setting is invalid (a ``ValueError``, and the core's
+    ``ConfigError``)."""
 
 
 class BrokerError(KatoPotatoError):
@@ -57,8 +71,8 @@ class BrokerUnavailable(BrokerError, ConnectionError):
     """The broker cannot be reached."""
 
 
-class UsageError(KatoPotatoError):
-    """Bad command-line usage."""
+class UsageError(KatoPotatoError, CoreUsageError):
+    """Bad command-line usage (the core's ``UsageError`` too)."""
 
 
 class SerializationError(KatoPotatoError, CoreSerializationError):
@@ -142,6 +156,10 @@ class InvalidCursor(SearchError, ValueError):
     """A cursor that this backend did not hand out."""
 
 
+class SearchUnavailable(SearchError, ConnectionError):
+    """The search server (Elasticsearch) answered an error, or cannot be reached."""
+
+
 class InvalidScope(KatoPotatoError, ValueError):
     """A scope that does not exist was asked for."""
 
@@ -193,6 +211,7 @@ __all__ = [
     "ResultNotReady",
     "Retry",
     "SearchError",
+    "SearchUnavailable",
     "SerializationError",
     "SessionError",
     "SessionNotFound",

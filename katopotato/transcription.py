@@ -46,6 +46,7 @@ from couchpotato.capture import CaptureOptions
 from couchpotato.constants import DEFAULT_MODEL, GAP_TIMEOUT_S
 from couchpotato.corrections import Corrections
 from couchpotato.errors import AsrError, CouchPotatoError
+from couchpotato.keyed import VersionedValue, Write, update_keyed
 from couchpotato.pcm import decode_pcm16, encode_pcm16
 from couchpotato.records import (
     CommitEvent,
@@ -61,7 +62,6 @@ from couchpotato.segmenter import AudioSegment, SegmenterOptions
 from couchpotato.urlguard import UrlGuard
 from hotpotato import AlignOptions, SupervisorOptions
 from hotpotato import constants as HC
-from hotpotato.keyed import VersionedValue, Write, update_keyed
 from hotpotato.records import is_swap_event
 
 from .asr_pool import asr_pool

@@ -15,6 +15,12 @@
 ``error_body`` builds the JSON; ``from_exception`` maps the exceptions of every package to these
 through one table (``ERROR_MAP``), so a handler only raises. Anything unexpected becomes a 500
 ``internal_error`` whose message names no internals (the traceback goes to the log).
+
+``ConfigError`` (the core's, and katopotato's subclass) is deliberately not in the table: what a
+client sends is checked where it enters (the request models: 400 ``invalid_request`` /
+``invalid_params``; ``check_options``: 422 ``unsupported_option``), so a ``ConfigError`` that
+reaches a handler is the service's own configuration (a bad ASR URL, a missing corrections file):
+a 500 ``internal_error``, logged, its message (paths, URLs) kept from the client.
 """
 
 from __future__ import annotations
@@ -125,7 +131,6 @@ ERROR_MAP: tuple[tuple[type[BaseException], type[ApiError], str], ...] = (
     (core.NoAudioTrack, Unprocessable, "no_audio_track"),
     (core.SourceStalled, Unprocessable, "source_stalled"),
     (core.SourceError, Unprocessable, "source_error"),
-    (core.ConfigError, Unprocessable, "unsupported_option"),
     (kp.UnsupportedOption, Unprocessable, "unsupported_option"),
     (kp.SessionNotFound, NotFound, "session_not_found"),
     (kp.AudioNotKept, NotFound, "audio_not_kept"),
@@ -135,6 +140,7 @@ ERROR_MAP: tuple[tuple[type[BaseException], type[ApiError], str], ...] = (
     (SwapRefused, Conflict, "swap_refused"),
     (kp.InvalidQuery, BadRequest, "invalid_query"),
     (kp.InvalidCursor, BadRequest, "invalid_cursor"),
+    (kp.SearchUnavailable, Unavailable, "search_unavailable"),
     (kp.InvalidScope, BadRequest, "invalid_request"),
     (kp.JobNotFound, NotFound, "job_not_found"),
     (kp.UnknownKind, BadRequest, "unknown_kind"),

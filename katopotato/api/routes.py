@@ -27,7 +27,7 @@ from hotpotato.errors import SwapRefused
 from ..drafts import follow_partials
 from ..search import SearchQuery, parse
 from ..sessions import AudioKeeper, AudioNotKept, SessionRecord, SessionSpec
-from .errors import BadRequest, NotFound, Unavailable, Unprocessable, validation_message
+from .errors import BadRequest, NotFound, Unprocessable, validation_message
 from .http import (
     SSE_KEEPALIVE_S,
     SSE_RETRY_MS,
@@ -369,11 +369,8 @@ def _since(value: float | datetime | None) -> float | None:
 async def search(request: web.Request) -> web.StreamResponse:
     service = get_service(request)
     p = parse_query(request, SearchParams)
-    try:
-        query = SearchQuery(parse(p.q), session=p.session, since=_since(p.since), limit=p.limit, cursor=p.cursor)
-        page = await service.search.search(query)
-    except ConnectionError as e:  # the search backend's, not the service's
-        raise Unavailable(str(e), code="search_unavailable") from e
+    query = SearchQuery(parse(p.q), session=p.session, since=_since(p.since), limit=p.limit, cursor=p.cursor)
+    page = await service.search.search(query)  # SearchUnavailable: 503 search_unavailable
     titles = await service.store.titles([h.session_id for h in page.hits])
     hits = [
         SearchHitOut(

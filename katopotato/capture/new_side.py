@@ -52,7 +52,8 @@ log = logging.getLogger("katopotato.capture")
 
 
 class NewSide(OwnerRuntime):
-    """The new side of a swap (``take_over``): start the same source, align it to the session's clock,"""
+    """The new side of a swap (``take_over``): start the same source, align it to the session's
+    clock, wait for the old instance's cut, commit, then run as the owner."""
 
     async def take_over(self, swap_id: str) -> Outcome:
         """Run as the new instance of swap ``swap_id``: start, align, commit, then own the session."""

@@ -34,7 +34,8 @@ log = logging.getLogger("katopotato.capture")
 
 
 class OldSide(CaptureBase):
-    """The old side of a swap: start it (a request, a drain, a failover), publish the reference audio,"""
+    """The old side of a swap: start it (a request, a drain, a failover), publish the reference
+    audio, cut in a pause, and follow the new instance to the outcome."""
 
     async def _drain_check(self) -> None:
         if self.drain is None or self.inst.drain_handled or not self.drain.requested.is_set():

@@ -29,7 +29,8 @@ log = logging.getLogger("katopotato.capture")
 
 
 class OwnerRuntime(Supervision):
-    """The owner's runtime: capture as the session's owner (fresh, or resumed after the last owner"""
+    """The owner's runtime: capture as the session's owner (fresh, or resumed after the last owner
+    died), cut segments, and on each tick supervise, answer a drain and follow a swap."""
 
     async def own(self) -> Outcome:
         """Capture as the session's owner: a fresh start, or a takeover after the last owner died."""

@@ -17,7 +17,8 @@ log = logging.getLogger("katopotato.capture")
 
 
 class Supervision(OldSide):
-    """Supervision: a health probe every second, published under ``health:<session>``, judged by"""
+    """Supervision: a health probe every second, published under ``health:<session>``, judged by
+    HotPotato's ``Supervisor``; a broken capture starts a failover."""
 
     def probe(self, now: float) -> HealthProbe:
         cap = self.inst.cap

@@ -33,19 +33,15 @@ from pydantic import BaseModel
 from ..blobs import blobs_from_url
 from ..broker import broker_from_url
 from ..constants import DEFAULT_CONCURRENCY
-from ..errors import ConfigError, JobCancelled, JobFailed
+from ..errors import ConfigError, JobCancelled, JobFailed, UsageError
 from ..jobs import JobStatus
 from ..scheduler import Scheduler
 from ..worker import Worker
 
 
-class _ArgError(Exception):
-    pass
-
-
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> typing.NoReturn:
-        raise _ArgError(message)
+        raise UsageError(message)
 
 
 def _unwrap(annotation: Any) -> tuple[Any, bool]:
@@ -186,8 +182,8 @@ async def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = 
     parser, shapes = params_parser(args.kind, spec.params)
     try:
         ns = parser.parse_args(args.run_args)
-    except _ArgError as e:
-        raise ConfigError(f"jobs run {args.kind}: {e} (see katopotato jobs run {args.kind} --help)") from None
+    except UsageError as e:
+        raise UsageError(f"jobs run {args.kind}: {e} (see katopotato jobs run {args.kind} --help)") from None
     if ns.help:
         parser.print_help(out)
         return 0

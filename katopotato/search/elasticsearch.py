@@ -16,7 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..errors import ConfigError
+from ..errors import ConfigError, SearchUnavailable
 from .base import (
     ELLIPSIS,
     HIGHLIGHT_CLOSE,
@@ -45,10 +45,6 @@ MAPPINGS = {
         "text": {"type": "text", "analyzer": "english"},
     }
 }
-
-
-class SearchUnavailable(ConnectionError):
-    """Elasticsearch could not be reached or refused a request."""
 
 
 def es_query(parsed: ParsedQuery) -> list[dict[str, Any]]:

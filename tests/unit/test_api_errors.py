@@ -30,8 +30,14 @@ def test_codes_of_the_service_and_its_packages() -> None:
     assert from_exception(RuntimeError("a bug")) is None  # a 500, logged
 
 
-def test_every_packages_serialization_error_is_the_cores() -> None:
-    from hotpotato.errors import SerializationError as SwapSerializationError
+def test_a_config_error_in_a_handler_is_the_services_own_a_500() -> None:
+    # what a client sends is validated where it enters; a ConfigError past that is the service's
+    assert from_exception(core.ConfigError("corrections file /etc/x.toml not found")) is None
+    assert from_exception(kp.ConfigError("COUCHPOTATO_SEARCH='ftp://' …")) is None
+    mapped = from_exception(kp.UnsupportedOption("the ASR model tiny.en only knows English"))
+    assert mapped is not None and (mapped.status, mapped.code) == (422, "unsupported_option")
 
-    for cls in (kp.SerializationError, SwapSerializationError):
-        assert issubclass(cls, core.SerializationError) and issubclass(cls, ValueError)
+
+def test_the_search_server_down_is_a_503() -> None:
+    mapped = from_exception(kp.SearchUnavailable("cannot reach Elasticsearch at http://es:9200"))
+    assert mapped is not None and (mapped.status, mapped.code) == (503, "search_unavailable")

@@ -4,6 +4,9 @@ A writer reads the value and its version, computes the new value (and the events
 it, atomically) as a pure function of what it read, and writes it only if the version is still
 the one it read; on a conflict it reads again after a short random pause. The orchestrator's
 broker (``katopotato.broker``) is a ``KeyedState``.
+
+It lives in the core, which never writes shared state itself, because its two users beside the
+orchestrator, HotPotato's swap record and DocsWeb's cursors, may not import each other.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
-"""Both sides of a swap in one process, each a ``SessionCapture`` with a fake host: the owner
-(old side) accepts a requested swap and starts the new instance through its host; the new side
-starts the same recorded file, aligns, waits for the cut and takes the session over; the owner
-hands over. Every seq is cut once, by one of them, in order."""
+"""``capture.session``: ``SessionCapture``, the parts assembled. Both sides of a swap in one
+process, each a ``SessionCapture`` with a fake host: the owner (old side) accepts a requested swap
+and starts the new instance through its host; the new side starts the same recorded file, aligns,
+waits for the cut and takes the session over; the owner hands over. Every seq is cut once, by one
+of them, in order."""
 
 from __future__ import annotations
 

@@ -1,0 +1,10 @@
+"""The checks the plugin ships, one module per check under ``checks/<provider>/``."""
+
+from __future__ import annotations
+
+from ..check import Check
+from .aws import CHECKS as AWS_CHECKS
+
+BUILTIN_CHECKS: list[Check] = [*AWS_CHECKS]
+
+__all__ = ["BUILTIN_CHECKS"]

@@ -23,6 +23,7 @@ from typing import Any
 from katopotato.plugin import PRIORITY_BATCH, Abort, JobContext, NoParams, Plugin
 
 from . import constants as c
+from .checks import BUILTIN_CHECKS
 from .errors import AuditError, CheckRegistryError, MutelistError, NotifyError
 from .mutelist import Mutelist
 from .notify import (
@@ -227,7 +228,7 @@ async def _page(settings: AuditingSettings, audits: list[_Audit], new: list[Find
 async def checks(ctx: JobContext, p: NoParams) -> list[dict[str, Any]]:
     """Every check the plugin knows (built in and from entry points), with its metadata."""
     try:
-        return [ch.meta.to_dict() for ch in load_checks().checks]
+        return [{**ch.meta.to_dict(), "builtin": ch in BUILTIN_CHECKS} for ch in load_checks().checks]
     except AuditError as e:
         raise Abort(str(e)) from e
 

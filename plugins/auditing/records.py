@@ -13,7 +13,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from .constants import PROVIDERS, SEVERITIES, SEVERITY_ID, STATUSES
+from .constants import SEVERITIES, SEVERITY_ID, STATUSES
 from .errors import CheckRegistryError
 
 OCSF_CLASS_UID = 2003  # Compliance Finding
@@ -69,7 +69,6 @@ class CheckMeta:
             "remediation": self.remediation,
             "remediation_url": self.remediation_url,
             "thresholds": dict(self.thresholds),
-            "builtin": self.provider in PROVIDERS,
         }
 
 

@@ -39,7 +39,7 @@ from .notify import (
     to_page,
     trigger_event,
 )
-from .providers import api_calls, open_api
+from .providers import api_calls, close_api, open_api
 from .records import Finding
 from .registry import CheckRegistry, load_checks
 from .report import render
@@ -77,7 +77,7 @@ async def _audit(
     stamp = now.isoformat(timespec="seconds")
     try:
         api, account = await asyncio.to_thread(
-            open_api, provider, regions=p.regions or settings.aws_regions, profile=settings.aws_profile
+            open_api, provider, settings.provider_options(provider, p.account, p.regions)
         )
     except Exception as e:  # no credentials, no endpoint: every check is an ERROR, with the reason
         reason = f"cannot reach {provider}: {reason_of(e)}"
@@ -88,7 +88,10 @@ async def _audit(
         msg = f"{provider} {account}: {check_id} ({done}/{len(checks)})"
         asyncio.run_coroutine_threadsafe(ctx.progress(done, len(checks), msg), loop)
 
-    findings = await asyncio.to_thread(run_checks, api, account, checks, thresholds, now, progress)
+    try:
+        findings = await asyncio.to_thread(run_checks, api, account, checks, thresholds, now, progress)
+    finally:
+        await asyncio.to_thread(close_api, api)
     return _Audit(provider, account, findings, api_calls(api))
 
 

@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from .constants import PAGE_HIGH_COUNT
 from .notify.mail import MailOptions
 from .notify.pagerduty import EVENTS_URL
+from .providers import ProviderOptions
+from .providers.github import DEFAULT_API_URL
 
 Severity = Literal["informational", "low", "medium", "high", "critical"]
 
@@ -22,6 +24,11 @@ class AuditingSettings(BaseModel):
         mutelist: path of the default mute list (YAML).
         thresholds: ``{check id: {threshold: value}}`` over the checks' defaults.
         aws_regions, aws_profile: the AWS regions (empty: every enabled region) and boto3 profile.
+        google_credentials, google_admin_email, google_customer, google_endpoint: the Workspace audit's
+            service-account file (empty: Application Default Credentials), the administrator it acts as
+            (domain-wide delegation), the customer and the Directory API endpoint (empty: Google's).
+        github_org, github_token, github_api_url: the GitHub organisation, token (empty: GITHUB_TOKEN)
+            and REST endpoint.
         slack_webhook_url: incoming webhook for the per-run summary (empty: no Slack).
         pagerduty_routing_key, pagerduty_url: Events API v2 integration (no key: no paging).
         page_severity, page_high_count: page for any new failure at or above ``page_severity``, or for
@@ -39,6 +46,13 @@ class AuditingSettings(BaseModel):
     thresholds: dict[str, dict[str, Any]] = Field(default_factory=dict)
     aws_regions: list[str] = Field(default_factory=list)
     aws_profile: str = ""
+    google_credentials: str = ""
+    google_admin_email: str = ""
+    google_customer: str = "my_customer"
+    google_endpoint: str = ""
+    github_org: str = ""
+    github_token: str = ""
+    github_api_url: str = DEFAULT_API_URL
     slack_webhook_url: str = ""
     pagerduty_routing_key: str = ""
     pagerduty_url: str = EVENTS_URL
@@ -64,6 +78,14 @@ class AuditingSettings(BaseModel):
             smtp_security=self.smtp_security, ses_region=self.ses_region, fallback_to=tuple(self.mail_fallback_to),
         )  # fmt: skip
 
+    def provider_options(self, provider: str, account: str, regions: list[str]) -> ProviderOptions:
+        default = {"github": self.github_org, "google": self.google_customer}.get(provider, "")
+        return ProviderOptions(
+            account=account or default, aws_regions=regions or self.aws_regions, aws_profile=self.aws_profile,
+            google_credentials=self.google_credentials, google_admin_email=self.google_admin_email,
+            google_endpoint=self.google_endpoint, github_token=self.github_token, github_api_url=self.github_api_url,
+        )  # fmt: skip
+
     def mail_enabled(self) -> bool:
         return self.mail_owners and (bool(self.smtp_host) or self.mail_transport == "ses")
 
@@ -74,6 +96,7 @@ class RunParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     provider: str = Field(default="", description="aws, google or github (default: the configured providers)")
+    account: str = Field(default="", description="GitHub organisation or Workspace customer (default: settings)")
     mutelist: str = Field(default="", description="a YAML mute list (default: the mutelist setting)")
     format: Literal["json", "csv", "html"] = Field(default="json", description="the output's format")
     checks: list[str] = Field(default_factory=list, description="only checks whose id matches (globs)")

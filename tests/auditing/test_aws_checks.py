@@ -13,7 +13,7 @@ import pytest
 from plugins.auditing import Finding, load_checks, run_checks
 from plugins.auditing.checks.aws.iam_root_access_keys import root_keys
 from plugins.auditing.checks.aws.iam_root_mfa import root_mfa
-from plugins.auditing.providers import AwsApi, open_api
+from plugins.auditing.providers import AwsApi, ProviderOptions, close_api, open_api
 
 from .conftest import ACCOUNT, REGION
 
@@ -24,12 +24,15 @@ S3_ONLY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": 
 
 def audit(check_id: str, *, now: dt.datetime | None = None, thresholds: dict[str, Any] | None = None) -> list[Finding]:
     registry = load_checks()
-    api, account = open_api("aws", regions=[REGION])
+    api, account = open_api("aws", ProviderOptions(aws_regions=[REGION]))
     assert account == ACCOUNT
     checks = registry.select("aws", [check_id])
     assert [c.id for c in checks] == [check_id]
     limits = registry.thresholds({check_id: thresholds or {}})
-    return run_checks(api, account, checks, limits, now or dt.datetime.now(dt.UTC))
+    try:
+        return run_checks(api, account, checks, limits, now or dt.datetime.now(dt.UTC))
+    finally:
+        close_api(api)
 
 
 def by_resource(findings: list[Finding]) -> dict[str, Finding]:
@@ -53,8 +56,9 @@ def test_console_user_without_mfa(aws: str) -> None:
     iam.create_user(UserName="withmfa")
     iam.create_login_profile(UserName="withmfa", Password="Sup3r-secret!")
     serial = iam.create_virtual_mfa_device(VirtualMFADeviceName="withmfa")["VirtualMFADevice"]["SerialNumber"]
-    iam.enable_mfa_device(UserName="withmfa", SerialNumber=serial, AuthenticationCode1="123456",
-                          AuthenticationCode2="654321")  # fmt: skip
+    iam.enable_mfa_device(
+        UserName="withmfa", SerialNumber=serial, AuthenticationCode1="123456", AuthenticationCode2="654321"
+    )
     iam.create_user(UserName="apionly")
     found = by_resource(audit("aws.iam.console_user_without_mfa"))
     assert found["nomfa"].status == "FAIL" and found["nomfa"].owner == "nomfa@example.org"
@@ -89,12 +93,31 @@ def test_root_checks_in_moto(aws: str) -> None:
 
 def test_root_checks_read_the_root_row_of_a_real_credential_report() -> None:
     """The other halves, from AWS's documented report format (moto's report has no root row)."""
-    header = ("user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,"
-              "password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,"
-              "access_key_1_last_used_date,access_key_2_active").split(",")  # fmt: skip
-    root = dict(zip(header, ["<root_account>", f"arn:aws:iam::{ACCOUNT}:root", "2020-01-01T00:00:00+00:00",
-                             "not_supported", "2024-05-01T00:00:00+00:00", "not_supported", "not_supported",
-                             "true", "true", "2020-01-01T00:00:00+00:00", "N/A", "false"], strict=True))  # fmt: skip
+    header = (
+        "user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,"
+        "password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,"
+        "access_key_1_last_used_date,access_key_2_active"
+    ).split(",")
+    root = dict(
+        zip(
+            header,
+            [
+                "<root_account>",
+                f"arn:aws:iam::{ACCOUNT}:root",
+                "2020-01-01T00:00:00+00:00",
+                "not_supported",
+                "2024-05-01T00:00:00+00:00",
+                "not_supported",
+                "not_supported",
+                "true",
+                "true",
+                "2020-01-01T00:00:00+00:00",
+                "N/A",
+                "false",
+            ],
+            strict=True,
+        )
+    )
     assert root_keys({"AccountAccessKeysPresent": 0}, [root]) == 1
     assert root_keys({"AccountAccessKeysPresent": 0}, [{**root, "access_key_1_active": "false"}]) == 0
     assert root_keys({"AccountAccessKeysPresent": 1}, []) == 1
@@ -129,8 +152,9 @@ def test_security_group_open_ingress(aws: str) -> None:
 
     def group(name: str, perms: list[dict[str, Any]], tags: dict[str, str] | None = None) -> str:
         spec = [{"ResourceType": "security-group", "Tags": [{"Key": k, "Value": v} for k, v in (tags or {}).items()]}]
-        gid = ec2.create_security_group(GroupName=name, Description=name, VpcId=vpc,
-                                        **({"TagSpecifications": spec} if tags else {}))["GroupId"]  # fmt: skip
+        gid = ec2.create_security_group(
+            GroupName=name, Description=name, VpcId=vpc, **({"TagSpecifications": spec} if tags else {})
+        )["GroupId"]
         if perms:
             ec2.authorize_security_group_ingress(GroupId=gid, IpPermissions=perms)
         return str(gid)
@@ -140,8 +164,9 @@ def test_security_group_open_ingress(aws: str) -> None:
     v6 = group("v6-all", [{"IpProtocol": "-1", "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}])
     app = group("app", [{"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "IpRanges": world}])
     web_ = group("web", [{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": world}])
-    office = group("office", [{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
-                               "IpRanges": [{"CidrIp": "203.0.113.0/24"}]}])  # fmt: skip
+    office = group(
+        "office", [{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "203.0.113.0/24"}]}]
+    )
     found = by_resource(audit("aws.ec2.security_group_open_ingress"))
     assert found[ssh].status == "FAIL" and found[ssh].severity == "high" and found[ssh].owner == "o@x.org"
     assert "tcp 22 from 0.0.0.0/0" in found[ssh].message and found[ssh].region == REGION
@@ -159,9 +184,10 @@ def test_elb_internet_facing(aws: str) -> None:
     elbv2.create_load_balancer(Name="public-alb", Subnets=subnets, Scheme="internet-facing")
     elbv2.create_load_balancer(Name="private-nlb", Subnets=subnets, Scheme="internal", Type="network")
     boto3.client("elb").create_load_balancer(
-        LoadBalancerName="old-classic", AvailabilityZones=[f"{REGION}a"],
+        LoadBalancerName="old-classic",
+        AvailabilityZones=[f"{REGION}a"],
         Listeners=[{"Protocol": "HTTP", "LoadBalancerPort": 80, "InstancePort": 80}],
-    )  # fmt: skip
+    )
     found = {f.message.split(" load balancer ")[1].split(" ")[0]: f for f in audit("aws.elb.internet_facing")}
     assert found["public-alb"].status == "FAIL" and found["private-nlb"].status == "PASS"
     classic = found["old-classic"]
@@ -174,8 +200,18 @@ def test_s3_bucket_public(aws: str) -> None:
         s3.create_bucket(Bucket=name)
     s3.put_bucket_acl(Bucket="acl-public", ACL="public-read")
     s3.put_bucket_tagging(Bucket="acl-public", Tagging={"TagSet": [{"Key": "owner", "Value": "web@example.org"}]})
-    everyone = {"Version": "2012-10-17", "Statement": [{"Sid": "Anyone", "Effect": "Allow", "Principal": "*",
-                "Action": "s3:GetObject", "Resource": "arn:aws:s3:::policy-public/*"}]}  # fmt: skip
+    everyone = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "Anyone",
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "s3:GetObject",
+                "Resource": "arn:aws:s3:::policy-public/*",
+            }
+        ],
+    }
     s3.put_bucket_policy(Bucket="policy-public", Policy=json.dumps(everyone))
     s3.put_bucket_acl(Bucket="blocked", ACL="public-read")
     s3.put_public_access_block(

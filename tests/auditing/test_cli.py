@@ -20,8 +20,18 @@ from .conftest import ACCOUNT
 
 pytestmark = pytest.mark.timeout(180)
 REPO = Path(__file__).resolve().parents[2]
-REQUIRED = {"check_id", "status", "severity", "provider", "resource_id", "region", "message", "remediation",
-            "first_seen", "last_seen"}  # fmt: skip
+REQUIRED = {
+    "check_id",
+    "status",
+    "severity",
+    "provider",
+    "resource_id",
+    "region",
+    "message",
+    "remediation",
+    "first_seen",
+    "last_seen",
+}
 
 
 def katopotato(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -34,8 +44,9 @@ def katopotato(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def run_audit(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return katopotato(cwd, "jobs", "run", "auditing.run", "--provider", "aws", "--region", "us-east-1",
-                      "--no-progress", *args)  # fmt: skip
+    return katopotato(
+        cwd, "jobs", "run", "auditing.run", "--provider", "aws", "--region", "us-east-1", "--no-progress", *args
+    )
 
 
 def findings(path: Path) -> dict[tuple[str, str], dict[str, Any]]:

@@ -14,10 +14,33 @@ from plugins.auditing.errors import MutelistError
 TODAY = dt.date(2026, 6, 1)
 
 
-def finding(resource: str, *, check: str = "aws.s3.bucket_public", tags: dict[str, str] | None = None,
-            status: str = "FAIL", account: str = "111122223333", region: str = "us-east-1") -> Finding:  # fmt: skip
-    return Finding(check, status, "high", "aws", account, resource, "AwsS3Bucket", region, "m", "t", "r", "fix", "",
-                   "2026-01-01T00:00:00+00:00", "2026-01-01T00:00:00+00:00", tags=tags or {})  # fmt: skip
+def finding(
+    resource: str,
+    *,
+    check: str = "aws.s3.bucket_public",
+    tags: dict[str, str] | None = None,
+    status: str = "FAIL",
+    account: str = "111122223333",
+    region: str = "us-east-1",
+) -> Finding:
+    return Finding(
+        check,
+        status,
+        "high",
+        "aws",
+        account,
+        resource,
+        "AwsS3Bucket",
+        region,
+        "m",
+        "t",
+        "r",
+        "fix",
+        "",
+        "2026-01-01T00:00:00+00:00",
+        "2026-01-01T00:00:00+00:00",
+        tags=tags or {},
+    )
 
 
 def mutes(text: str) -> Mutelist:

@@ -47,8 +47,15 @@ def test_slack_pagerduty_mail_and_metrics_across_runs(
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket="leaky")
     s3.put_bucket_acl(Bucket="leaky", ACL="public-read")
-    args = ("--check", "aws.iam.console_user_without_mfa", "--check", "aws.iam.root_mfa_disabled",
-            "--check", "aws.s3.bucket_public", *settings(receiver, port))  # fmt: skip
+    args = (
+        "--check",
+        "aws.iam.console_user_without_mfa",
+        "--check",
+        "aws.iam.root_mfa_disabled",
+        "--check",
+        "aws.s3.bucket_public",
+        *settings(receiver, port),
+    )
 
     first = run_audit(tmp_path, *args)
     assert first.returncode == 0, first.stderr
@@ -56,7 +63,9 @@ def test_slack_pagerduty_mail_and_metrics_across_runs(
     assert slack["text"] == f"Audit of aws:{ACCOUNT}: 3 new failure(s) (2 critical, 1 high), 0 fixed"
     triggers = posted(receiver, "POST /pagerduty/")
     assert sorted(str(t["payload"]["class"]) for t in triggers) == [  # type: ignore[index]
-        "aws.iam.root_mfa_disabled", "aws.s3.bucket_public"]  # the critical ones  # fmt: skip
+        "aws.iam.root_mfa_disabled",
+        "aws.s3.bucket_public",
+    ]  # the critical ones
     assert all(t["event_action"] == "trigger" and t["routing_key"] == "R0UT1NGKEY" for t in triggers)
     bucket_key = dedup_key(finding_key("aws.s3.bucket_public", ACCOUNT, "us-east-1", "arn:aws:s3:::leaky"))
     assert bucket_key in {t["dedup_key"] for t in triggers}
@@ -87,8 +96,14 @@ def test_a_channel_that_is_down_fails_the_try_and_is_recorded_on_the_last(
     aws: str, tmp_path: Path, receiver: Receiver
 ) -> None:
     receiver.fail = True
-    done = run_audit(tmp_path, "--check", "aws.iam.root_mfa_disabled", "--json",
-                     "--setting", f"auditing.slack_webhook_url={receiver.url}/slack/x")  # fmt: skip
+    done = run_audit(
+        tmp_path,
+        "--check",
+        "aws.iam.root_mfa_disabled",
+        "--json",
+        "--setting",
+        f"auditing.slack_webhook_url={receiver.url}/slack/x",
+    )
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert summary["notified"]["failed"] == ["slack: the Slack webhook answered 500: receiver down"]
@@ -97,8 +112,24 @@ def test_a_channel_that_is_down_fails_the_try_and_is_recorded_on_the_last(
 
 def _finding(check: str, severity: str, n: int = 0) -> Finding:
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    return Finding(check, "FAIL", severity, "aws", ACCOUNT, f"arn:r/{n}", "T", "us-east-1", f"msg {n}", "title",
-                   "risk", "fix", "", now, now, new=True)  # fmt: skip
+    return Finding(
+        check,
+        "FAIL",
+        severity,
+        "aws",
+        ACCOUNT,
+        f"arn:r/{n}",
+        "T",
+        "us-east-1",
+        f"msg {n}",
+        "title",
+        "risk",
+        "fix",
+        "",
+        now,
+        now,
+        new=True,
+    )
 
 
 def test_paging_threshold() -> None:

@@ -46,8 +46,9 @@ def katopotato(cwd: Path, site: Path, *args: str) -> subprocess.CompletedProcess
     env = {k: v for k, v in os.environ.items() if not k.startswith("COUCHPOTATO_")}
     env["COUCHPOTATO_DATA_DIR"] = str(cwd / "data")
     env["PYTHONPATH"] = f"{REPO}{os.pathsep}{site}"
-    return subprocess.run([sys.executable, "-m", "katopotato.cli", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=100)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "katopotato.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=100
+    )
 
 
 def test_a_third_party_check_runs_through_its_entry_point(aws: str, tmp_path: Path) -> None:
@@ -63,8 +64,24 @@ def test_a_third_party_check_runs_through_its_entry_point(aws: str, tmp_path: Pa
     assert acme["builtin"] is False and acme["thresholds"] == {"max_users": 10} and acme["severity"] == "low"
     assert meta["aws.iam.console_user_without_mfa"]["builtin"] is True
     params = json.dumps({"thresholds": {"aws.acme.iam_user_count": {"max_users": 2}}})
-    done = katopotato(tmp_path, site, "jobs", "run", "auditing.run", "--provider", "aws", "--region", "us-east-1",
-                      "--check", "aws.acme.*", "--params", params, "--output", "f.json", "--no-progress")  # fmt: skip
+    done = katopotato(
+        tmp_path,
+        site,
+        "jobs",
+        "run",
+        "auditing.run",
+        "--provider",
+        "aws",
+        "--region",
+        "us-east-1",
+        "--check",
+        "aws.acme.*",
+        "--params",
+        params,
+        "--output",
+        "f.json",
+        "--no-progress",
+    )
     assert done.returncode == 0, done.stderr
     [finding] = json.loads((tmp_path / "f.json").read_text())
     assert finding["check_id"] == "aws.acme.iam_user_count" and finding["status"] == "FAIL"

@@ -68,6 +68,12 @@ class AwsApi:
                 self._clients[key] = c
             return self._clients[key]
 
+    def close(self) -> None:
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for c in clients:
+            c.close()
+
     def cached(self, key: tuple[Any, ...], read: Callable[[], T]) -> T:
         """``read()`` once per run; its exception is remembered and raised again for the next caller."""
         with self._lock:

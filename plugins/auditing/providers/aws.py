@@ -58,10 +58,8 @@ class AwsApi:
         key = (service, region)
         with self._lock:
             if key not in self._clients:
-                from botocore.config import Config
-
-                config = Config(retries={"max_attempts": 5, "mode": "adaptive"})
-                c = self.session.client(service, region_name=region, config=config)
+                # retries, timeouts and endpoints as boto3's configuration chain says (AWS_MAX_ATTEMPTS, …)
+                c = self.session.client(service, region_name=region)
                 if service == "s3control" and "amazonaws.com" not in str(c.meta.endpoint_url):
                     # an S3-compatible endpoint (moto, a proxy) is not reached under <account>.<host>
                     c.meta.events.register("before-sign.s3-control", _no_account_host)
@@ -121,10 +119,12 @@ class AwsApi:
         def read() -> list[dict[str, str]]:
             iam = self.client("iam")
             deadline = time.monotonic() + CREDENTIAL_REPORT_WAIT_S
+            pause_s = 0.25
             while iam.generate_credential_report()["State"] != "COMPLETE":
                 if time.monotonic() > deadline:
                     raise CheckFailed(f"the IAM credential report was not ready within {CREDENTIAL_REPORT_WAIT_S:g} s")
-                time.sleep(1.0)
+                time.sleep(pause_s)
+                pause_s = min(pause_s * 2, 4.0)
             content = iam.get_credential_report()["Content"]
             text = content.decode() if isinstance(content, bytes) else str(content)
             return list(csv.DictReader(io.StringIO(text)))

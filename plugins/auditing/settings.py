@@ -12,6 +12,7 @@ from .notify.mail import MailOptions
 from .notify.pagerduty import EVENTS_URL
 from .providers import ProviderOptions
 from .providers.github import DEFAULT_API_URL
+from .providers.slack import DEFAULT_API_URL as SLACK_API_URL
 
 Severity = Literal["informational", "low", "medium", "high", "critical"]
 
@@ -29,6 +30,7 @@ class AuditingSettings(BaseModel):
             (domain-wide delegation), the customer and the Directory API endpoint (empty: Google's).
         github_org, github_token, github_api_url: the GitHub organisation, token (empty: GITHUB_TOKEN)
             and REST endpoint.
+        slack_token, slack_api_url: the Slack token (empty: SLACK_TOKEN) and Web API endpoint.
         slack_webhook_url: incoming webhook for the per-run summary (empty: no Slack).
         pagerduty_routing_key, pagerduty_url: Events API v2 integration (no key: no paging).
         page_severity, page_high_count: page for any new failure at or above ``page_severity``, or for
@@ -53,6 +55,8 @@ class AuditingSettings(BaseModel):
     github_org: str = ""
     github_token: str = ""
     github_api_url: str = DEFAULT_API_URL
+    slack_token: str = ""
+    slack_api_url: str = SLACK_API_URL
     slack_webhook_url: str = ""
     pagerduty_routing_key: str = ""
     pagerduty_url: str = EVENTS_URL
@@ -84,6 +88,7 @@ class AuditingSettings(BaseModel):
             account=account or default, aws_regions=regions or self.aws_regions, aws_profile=self.aws_profile,
             google_credentials=self.google_credentials, google_admin_email=self.google_admin_email,
             google_endpoint=self.google_endpoint, github_token=self.github_token, github_api_url=self.github_api_url,
+            slack_token=self.slack_token, slack_api_url=self.slack_api_url,
         )  # fmt: skip
 
     def mail_enabled(self) -> bool:
@@ -95,7 +100,7 @@ class RunParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    provider: str = Field(default="", description="aws, google or github (default: the configured providers)")
+    provider: str = Field(default="", description="aws, google, github or slack (default: the configured providers)")
     account: str = Field(default="", description="GitHub organisation or Workspace customer (default: settings)")
     mutelist: str = Field(default="", description="a YAML mute list (default: the mutelist setting)")
     format: Literal["json", "csv", "html"] = Field(default="json", description="the output's format")

@@ -250,3 +250,37 @@ class FakeGitHub(ThreadedServer):
             for login, perm in sorted(users.items())
         ]
         return self._page(request, items)
+
+
+class FakeSlack(ThreadedServer):
+    """A Slack workspace's Web API: ``auth.test`` and ``users.list`` (cursor-paged), bearer-token auth."""
+
+    def __init__(self, token: str, members: list[dict[str, Any]], *, per_page: int = 2) -> None:
+        super().__init__()
+        self.token, self.members, self.per_page = token, members, per_page
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_route("*", "/api/auth.test", self._auth_test)
+        app.router.add_route("*", "/api/users.list", self._users)
+        return app
+
+    def _ok(self, request: web.Request) -> bool:
+        return request.headers.get("Authorization", "") == f"Bearer {self.token}"
+
+    async def _auth_test(self, request: web.Request) -> web.Response:
+        self.requests["auth.test"] += 1
+        if not self._ok(request):
+            return web.json_response({"ok": False, "error": "invalid_auth"})
+        return web.json_response({"ok": True, "team": "Acme", "team_id": "T0ACME", "user_id": "U0ADMIN"})
+
+    async def _users(self, request: web.Request) -> web.Response:
+        self.requests["users.list"] += 1
+        if not self._ok(request):
+            return web.json_response({"ok": False, "error": "invalid_auth"})
+        form = {**request.query, **(await request.post())}
+        start = int(str(form.get("cursor") or 0))
+        chunk = self.members[start : start + self.per_page]
+        more = start + self.per_page < len(self.members)
+        meta = {"next_cursor": str(start + self.per_page) if more else ""}
+        return web.json_response({"ok": True, "members": chunk, "response_metadata": meta})

@@ -14,7 +14,7 @@ import pytest
 from plugins.auditing import Finding, load_checks, run_checks
 from plugins.auditing.providers import ProviderOptions, close_api, open_api
 
-from .fakes import FakeGitHub, FakeWorkspace
+from .fakes import FakeGitHub, FakeSlack, FakeWorkspace
 
 pytestmark = pytest.mark.timeout(120)
 NOW = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
@@ -214,3 +214,39 @@ def test_google_and_github_from_the_command_line(
     assert no_org.returncode == 0, no_org.stderr  # every check an ERROR with the reason, never a silent pass
     errors = json.loads(no_org.stdout)["errors"]
     assert len(errors) == 3 and all("needs the organisation: pass --account ORG" in e for e in errors)
+
+
+def slack_member(uid: str, has_2fa: bool | None, **extra: object) -> dict[str, object]:
+    member: dict[str, object] = {"id": uid, "name": uid.lower(), "profile": {"email": f"{uid.lower()}@example.org"}}
+    if has_2fa is not None:
+        member["has_2fa"] = has_2fa
+    return {**member, **extra}
+
+
+def test_slack_members_without_2fa() -> None:
+    members = [
+        slack_member("U1", True),
+        slack_member("U2", False),
+        slack_member("U3", False, deleted=True),
+        slack_member("B1", False, is_bot=True),
+        slack_member("U4", True),
+    ]
+    with FakeSlack("xoxb-test", members) as fake:
+        options = ProviderOptions(slack_token="xoxb-test", slack_api_url=fake.url + "/api/")
+        found = audit("slack", options, "slack.*")
+        assert fake.requests["users.list"] == 3  # cursor-paged, read once
+    assert {k: f.status for k, f in found.items()} == {
+        "member_without_2fa:T0ACME/U1": "PASS",
+        "member_without_2fa:T0ACME/U2": "FAIL",
+        "member_without_2fa:T0ACME/U4": "PASS",
+    }
+    assert found["member_without_2fa:T0ACME/U2"].owner == "u2@example.org"
+
+
+def test_slack_plan_without_2fa_field_is_an_error() -> None:
+    with FakeSlack("xoxb-test", [slack_member("U1", None), slack_member("U2", None)]) as fake:
+        found = audit("slack", ProviderOptions(slack_token="xoxb-test", slack_api_url=fake.url + "/api/"), "slack.*")
+        [error] = found.values()
+        assert error.status == "ERROR" and "does not show has_2fa" in error.message
+        with pytest.raises(Exception, match="invalid_auth"):
+            open_api("slack", ProviderOptions(slack_token="xoxb-wrong", slack_api_url=fake.url + "/api/"))

@@ -3,7 +3,8 @@
 ``open_api(provider, options)`` builds it from the standard places — boto3's own chain for AWS
 (profiles, roles, ``AWS_ENDPOINT_URL``), a service-account JSON with domain-wide delegation (or
 Application Default Credentials) for Google, a token (the setting, else ``GITHUB_TOKEN``) for
-GitHub — and returns it with the account it audits. Blocking: call it in a thread."""
+GitHub, a token (the setting, else ``SLACK_TOKEN``) for Slack — and returns it with the account
+it audits. Blocking: call it in a thread."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from ..errors import AuditError
 from .aws import AwsApi
 from .github import DEFAULT_API_URL, GitHubApi
 from .google import GoogleApi, load_credentials
+from .slack import DEFAULT_API_URL as SLACK_API_URL
+from .slack import SlackApi
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,7 @@ class ProviderOptions:
         google_credentials, google_admin_email, google_endpoint: service-account file, the administrator
             it acts as, and the Directory API endpoint (empty: Google's).
         github_token, github_api_url: GitHub token (empty: ``GITHUB_TOKEN``) and REST endpoint.
+        slack_token, slack_api_url: Slack token (empty: ``SLACK_TOKEN``) and Web API endpoint.
     """
 
     account: str = ""
@@ -37,6 +41,8 @@ class ProviderOptions:
     google_endpoint: str = ""
     github_token: str = ""
     github_api_url: str = DEFAULT_API_URL
+    slack_token: str = ""
+    slack_api_url: str = SLACK_API_URL
 
 
 def open_api(provider: str, options: ProviderOptions) -> tuple[Any, str]:
@@ -56,6 +62,12 @@ def open_api(provider: str, options: ProviderOptions) -> tuple[Any, str]:
             raise AuditError("a GitHub audit needs the organisation: pass --account ORG or set auditing.github_org")
         token = options.github_token or os.environ.get("GITHUB_TOKEN", "")
         return GitHubApi(options.account, token, api_url=options.github_api_url), options.account
+    if provider == "slack":
+        token = options.slack_token or os.environ.get("SLACK_TOKEN", "")
+        if not token:
+            raise AuditError("a Slack audit needs a token: set auditing.slack_token or SLACK_TOKEN")
+        slack = SlackApi(token, api_url=options.slack_api_url)
+        return slack, slack.team()
     raise AuditError(f"no session for provider {provider!r}")
 
 
@@ -71,4 +83,4 @@ def api_calls(api: Any) -> int:
     return sum(calls.values()) if calls is not None else 0
 
 
-__all__ = ["AwsApi", "GitHubApi", "GoogleApi", "ProviderOptions", "api_calls", "close_api", "open_api"]
+__all__ = ["AwsApi", "GitHubApi", "GoogleApi", "ProviderOptions", "SlackApi", "api_calls", "close_api", "open_api"]

@@ -162,6 +162,7 @@ def test_security_group_open_ingress(aws: str) -> None:
     world = [{"CidrIp": "0.0.0.0/0"}]
     ssh = group("ssh", [{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": world}], {"owner": "o@x.org"})
     v6 = group("v6-all", [{"IpProtocol": "-1", "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}])
+    ping = group("ping", [{"IpProtocol": "icmp", "FromPort": -1, "ToPort": -1, "IpRanges": world}])
     app = group("app", [{"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "IpRanges": world}])
     web_ = group("web", [{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": world}])
     office = group(
@@ -173,6 +174,11 @@ def test_security_group_open_ingress(aws: str) -> None:
     assert found[v6].status == "FAIL" and found[v6].severity == "high" and "all traffic from ::/0" in found[v6].message
     assert found[app].status == "FAIL" and found[app].severity == "medium"
     assert found[web_].status == "PASS" and found[office].status == "PASS"
+    assert (
+        found[ping].status == "FAIL"
+        and found[ping].severity == "medium"
+        and "icmp from 0.0.0.0/0" in found[ping].message
+    )
     allowed = by_resource(audit("aws.ec2.security_group_open_ingress", thresholds={"allowed_ports": [443, 8080]}))
     assert allowed[app].status == "PASS"
 
@@ -181,7 +187,9 @@ def test_elb_internet_facing(aws: str) -> None:
     ec2 = boto3.client("ec2")
     subnets = [s["SubnetId"] for s in ec2.describe_subnets()["Subnets"]][:2]
     elbv2 = boto3.client("elbv2")
-    elbv2.create_load_balancer(Name="public-alb", Subnets=subnets, Scheme="internet-facing")
+    elbv2.create_load_balancer(
+        Name="public-alb", Subnets=subnets, Scheme="internet-facing", Tags=[{"Key": "owner", "Value": "web@x.org"}]
+    )
     elbv2.create_load_balancer(Name="private-nlb", Subnets=subnets, Scheme="internal", Type="network")
     boto3.client("elb").create_load_balancer(
         LoadBalancerName="old-classic",
@@ -190,6 +198,7 @@ def test_elb_internet_facing(aws: str) -> None:
     )
     found = {f.message.split(" load balancer ")[1].split(" ")[0]: f for f in audit("aws.elb.internet_facing")}
     assert found["public-alb"].status == "FAIL" and found["private-nlb"].status == "PASS"
+    assert found["public-alb"].tags == {"owner": "web@x.org"} and found["public-alb"].owner == "web@x.org"
     classic = found["old-classic"]
     assert classic.status == "FAIL" and classic.resource_id.endswith("loadbalancer/old-classic")
 

@@ -181,6 +181,20 @@ class AwsApi:
 
         return self.cached(("lb", region), read)
 
+    def load_balancer_tags(self, region: str, lbs: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+        """Tags by load balancer ARN, 20 a call (the APIs' limit), for the given load balancers."""
+        out: dict[str, dict[str, str]] = {}
+        v2 = [lb["LoadBalancerArn"] for lb in lbs if lb.get("Type") != "classic"]
+        classic = {lb["LoadBalancerName"]: lb["LoadBalancerArn"] for lb in lbs if lb.get("Type") == "classic"}
+        for i in range(0, len(v2), 20):
+            got = self.client("elbv2", region).describe_tags(ResourceArns=v2[i : i + 20])["TagDescriptions"]
+            out.update({d["ResourceArn"]: tags_of(d.get("Tags")) for d in got})
+        names = sorted(classic)
+        for i in range(0, len(names), 20):
+            got = self.client("elb", region).describe_tags(LoadBalancerNames=names[i : i + 20])["TagDescriptions"]
+            out.update({classic[d["LoadBalancerName"]]: tags_of(d.get("Tags")) for d in got})
+        return out
+
     # --- S3 -------------------------------------------------------------------------------------
 
     def buckets(self) -> list[dict[str, Any]]:

@@ -25,6 +25,7 @@ META = CheckMeta(
     thresholds={"high_risk_ports": list(HIGH_RISK_PORTS), "allowed_ports": list(ALLOWED_PUBLIC_PORTS)},
 )
 WORLD = ("0.0.0.0/0", "::/0")
+ICMP = ("icmp", "icmpv6", "1", "58")
 
 
 def open_ranges(group: dict[str, Any]) -> Iterator[tuple[str, int, int, str]]:
@@ -47,6 +48,9 @@ def judge(group: dict[str, Any], high_risk: set[int], allowed: set[int]) -> tupl
     bad: list[str] = []
     high = False
     for proto, lo, hi, source in open_ranges(group):
+        if proto.lower() in ICMP:  # ping and path-MTU messages: no port to reach, medium
+            bad.append(f"icmp from {source}")
+            continue
         ports = set(range(lo, hi + 1)) if hi - lo < 1024 else None
         if ports is not None and ports <= allowed:
             continue

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ...check import Check, CheckContext
+from ...providers.aws import owner_of
 from ...records import CheckMeta, Result
 from .common import aws
 
@@ -23,11 +24,15 @@ META = CheckMeta(
 def evaluate(ctx: CheckContext) -> Iterator[Result]:
     api = aws(ctx)
     for region in api.regions():
-        for lb in api.load_balancers(region):
+        lbs = api.load_balancers(region)
+        public = [lb for lb in lbs if lb.get("Scheme") == "internet-facing"]
+        tags = api.load_balancer_tags(region, public) if public else {}  # for mutes and owners
+        for lb in lbs:
             arn = lb["LoadBalancerArn"]
             what = f"{lb.get('Type', 'application')} load balancer {lb['LoadBalancerName']} ({lb.get('DNSName', '')})"
             if lb.get("Scheme") == "internet-facing":
-                yield Result("FAIL", arn, f"{what} is internet-facing", region=region)
+                t = tags.get(arn, {})
+                yield Result("FAIL", arn, f"{what} is internet-facing", region=region, tags=t, owner=owner_of(t))
             else:
                 yield Result("PASS", arn, f"{what} is internal", region=region)
 

@@ -63,8 +63,8 @@ def _settings(ctx: JobContext) -> AuditingSettings:
 class _Audit:
     """One provider's part of a run."""
 
-    def __init__(self, provider: str, account: str, findings: list[Finding], calls: int) -> None:
-        self.provider, self.account, self.findings, self.calls = provider, account, findings, calls
+    def __init__(self, provider: str, account: str, findings: list[Finding], calls: int, checks: int) -> None:
+        self.provider, self.account, self.findings, self.calls, self.checks = provider, account, findings, calls, checks
         self.rec = Reconciled()
         self.stateful = account != ""
 
@@ -81,7 +81,7 @@ async def _audit(
         )
     except Exception as e:  # no credentials, no endpoint: every check is an ERROR, with the reason
         reason = f"cannot reach {provider}: {reason_of(e)}"
-        return _Audit(provider, "", [error_finding(ch, "unknown", reason, stamp) for ch in checks], 0)
+        return _Audit(provider, "", [error_finding(ch, "unknown", reason, stamp) for ch in checks], 0, len(checks))
     loop = asyncio.get_running_loop()
 
     def progress(done: int, check_id: str) -> None:
@@ -92,7 +92,7 @@ async def _audit(
         findings = await asyncio.to_thread(run_checks, api, account, checks, thresholds, now, progress)
     finally:
         await asyncio.to_thread(close_api, api)
-    return _Audit(provider, account, findings, api_calls(api))
+    return _Audit(provider, account, findings, api_calls(api), len(checks))
 
 
 @plugin.job("run", priority=PRIORITY_BATCH, max_tries=2, concurrency=1)
@@ -105,7 +105,7 @@ async def run(ctx: JobContext, p: RunParams) -> dict[str, Any]:
         if p.scheduled:
             ctx.log.warning("scheduled audit skipped: no providers configured (set auditing.providers)")
             return {"skipped": "no providers configured (setting auditing.providers)"}
-        raise Abort("no provider: pass --provider aws|google|github or set auditing.providers")
+        raise Abort("no provider: pass --provider aws|google|github|slack or set auditing.providers")
     prefix = f"{c.RUN_BLOB_PREFIX}{ctx.job.id}/"
     summary_key = f"{prefix}summary.json"
     if await ctx.blobs.exists(summary_key):  # delivered again after it finished
@@ -139,7 +139,7 @@ async def run(ctx: JobContext, p: RunParams) -> dict[str, Any]:
         "providers": providers,
         "accounts": sorted({a.account or "unknown" for a in audits}),
         "finished": stamp,
-        "checks": len({f.check_id for f in findings}),
+        "checks": sum(a.checks for a in audits),
         "findings": len(findings),
         "status": {s: counts.get(s, 0) for s in c.STATUSES},
         "failing_by_severity": dict(Counter(f.severity for f in findings if f.status == "FAIL")),

@@ -147,3 +147,25 @@ def test_slack_message_lists_a_few_per_severity() -> None:
     section = msg["blocks"][1]["text"]["text"]
     assert section.startswith("*medium* (8)") and "… and 3 more" in section
     assert msg["blocks"][-1]["elements"][0]["text"] == "<https://console/x|full report>"
+
+
+def test_owner_mail_through_ses(aws: str) -> None:
+    """The SES transport (boto3, moto's SES over HTTP): one message per owner, none for unknown owners."""
+    import boto3
+
+    from plugins.auditing.errors import NotifyError
+    from plugins.auditing.notify import MailOptions, owner_messages, send_messages
+
+    ses = boto3.client("ses")
+    ses.verify_email_identity(EmailAddress="audit@example.org")
+    mine = [_finding("aws.x.y", "high", n) for n in range(2)]
+    for f in mine:
+        f.owner = "dana@example.org"
+    options = MailOptions(sender="audit@example.org", transport="ses")
+    messages = owner_messages([*mine, _finding("aws.x.z", "high", 9)], options)
+    assert [m["To"] for m in messages] == ["dana@example.org"]
+    assert send_messages(options, messages) == 1
+    assert ses.get_send_quota()["SentLast24Hours"] > 0  # moto counts the Destinations and the To header
+    unverified = MailOptions(sender="nobody@elsewhere.org", transport="ses")
+    with pytest.raises(NotifyError, match=r"cannot send owner e-mail through SES: .*MessageRejected"):
+        send_messages(unverified, messages)

@@ -158,7 +158,7 @@ async def run(ctx: JobContext, p: RunParams) -> dict[str, Any]:
     await ctx.blobs.put(keys["metrics"], exposition(reg))
     summary["outputs"] = {p.format: keys[p.format]}
     summary["metrics"] = keys["metrics"]
-    summary["notified"] = await _notify(ctx, settings, p, audits, new, errors, reg) if p.notify else {}
+    summary["notified"] = await _notify(ctx, settings, audits, new, errors, reg) if p.notify else {}
     for a in audits:
         if a.stateful:
             await save_state(ctx.blobs, a.provider, a.account, a.rec.state)
@@ -169,8 +169,8 @@ async def run(ctx: JobContext, p: RunParams) -> dict[str, Any]:
 
 
 async def _notify(
-    ctx: JobContext, settings: AuditingSettings, p: RunParams, audits: list[_Audit], new: list[Finding],
-    errors: list[Finding], reg: Any,
+    ctx: JobContext, settings: AuditingSettings, audits: list[_Audit], new: list[Finding], errors: list[Finding],
+    reg: Any,
 ) -> dict[str, Any]:  # fmt: skip
     """Every configured channel; a failing one fails the try, except on the last, where it is recorded."""
     done: dict[str, Any] = {}
@@ -184,12 +184,13 @@ async def _notify(
 
     accounts = [f"{a.provider}:{a.account or 'unknown'}" for a in audits]
     new_fail = [f for f in new if f.status == "FAIL"]
+    new_errors = [f for f in errors if f.first_seen == f.last_seen]  # a standing error is not news every hour
     fixed_n = sum(len(a.rec.fixed) for a in audits)
-    if settings.slack_webhook_url and (new_fail or errors or fixed_n):
-        message = summary_message(new_fail, fixed_n, errors, accounts=accounts, report_url=settings.report_url)
+    if settings.slack_webhook_url and (new_fail or new_errors or fixed_n):
+        message = summary_message(new_fail, fixed_n, new_errors, accounts=accounts, report_url=settings.report_url)
         await attempt("slack", _count(send_slack(settings.slack_webhook_url, message)))
     if settings.pagerduty_routing_key:
-        await attempt("pagerduty", _page(settings, audits, new))
+        await attempt("pagerduty", _page(settings, audits))
     if settings.mail_enabled():
         messages = owner_messages(new_fail, settings.mail())
         await attempt("mail", asyncio.to_thread(send_messages, settings.mail(), messages))
@@ -208,13 +209,12 @@ async def _count(coro: Any) -> int:
     return 1
 
 
-async def _page(settings: AuditingSettings, audits: list[_Audit], new: list[Finding]) -> dict[str, int]:
+async def _page(settings: AuditingSettings, audits: list[_Audit]) -> dict[str, int]:
     """Trigger for the new failures over the threshold not paged yet; resolve the fixed ones that were."""
     key, url = settings.pagerduty_routing_key, settings.pagerduty_url
     triggered = resolved = 0
     for a in audits:
-        mine = [f for f in new if f in a.findings]
-        for f in to_page(mine, settings.page_severity, settings.page_high_count):
+        for f in to_page(a.rec.new, settings.page_severity, settings.page_high_count):
             if a.rec.state.get(f.key, {}).get("paged"):
                 continue
             await send_event(url, trigger_event(key, f))

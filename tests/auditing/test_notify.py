@@ -38,7 +38,7 @@ def posted(receiver: Receiver, prefix: str) -> list[dict[str, object]]:
 
 
 def test_slack_pagerduty_mail_and_metrics_across_runs(
-    aws: str, tmp_path: Path, receiver: Receiver, smtp_server: tuple[int, Inbox]
+    aws: str, tmp_path: Path, receiver: Receiver, smtp_server: tuple[int, Inbox], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     port, inbox = smtp_server
     iam = boto3.client("iam")
@@ -83,13 +83,24 @@ def test_slack_pagerduty_mail_and_metrics_across_runs(
     assert len(posted(receiver, "POST /slack/")) == 1 and len(posted(receiver, "POST /pagerduty/")) == 2
     assert len(inbox.messages) == 1
 
-    # fixed: PagerDuty hears a resolve with the same dedup key; Slack says one was fixed
-    s3.put_bucket_acl(Bucket="leaky", ACL="private")
+    # IAM unreachable: its checks are ERRORs (said once on Slack); what they had found is kept, not resolved
+    monkeypatch.setenv("AWS_ENDPOINT_URL_IAM", "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     third = run_audit(tmp_path, *args)
     assert third.returncode == 0, third.stderr
+    assert posted(receiver, "POST /slack/")[-1]["text"] == (
+        f"Audit of aws:{ACCOUNT}: 0 new failure(s), 0 fixed, 2 check(s) could not run"
+    )
+    assert len(posted(receiver, "POST /pagerduty/")) == 2
+
+    # fixed: PagerDuty hears a resolve with the same dedup key; Slack says one was fixed, not the same errors again
+    s3.put_bucket_acl(Bucket="leaky", ACL="private")
+    fourth = run_audit(tmp_path, *args)
+    assert fourth.returncode == 0, fourth.stderr
     resolve = posted(receiver, "POST /pagerduty/")[2:]
     assert resolve == [{"routing_key": "R0UT1NGKEY", "event_action": "resolve", "dedup_key": bucket_key}]
     assert posted(receiver, "POST /slack/")[-1]["text"] == f"Audit of aws:{ACCOUNT}: 0 new failure(s), 1 fixed"
+    assert len(posted(receiver, "POST /slack/")) == 3
 
 
 def test_a_channel_that_is_down_fails_the_try_and_is_recorded_on_the_last(

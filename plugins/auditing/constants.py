@@ -20,3 +20,4 @@ ALLOWED_PUBLIC_PORTS = (80, 443)
 PAGE_SEVERITY = "critical"  # any new failure at or above this pages
 PAGE_HIGH_COUNT = 5  # more than this many new high failures in one run pages them
 HTTP_TIMEOUT_S = 15.0
+OPEN_IN_RESULT = 100  # open failures listed in the job's result (the console shows it); all are in the findings

@@ -42,7 +42,7 @@ from .notify import (
 from .providers import api_calls, close_api, open_api
 from .records import Finding
 from .registry import CheckRegistry, load_checks
-from .report import render
+from .report import open_days, ordered, render
 from .runner import error_finding, reason_of, run_checks
 from .settings import AuditingSettings, RunParams
 from .store import Reconciled, load_state, reconcile, save_state
@@ -150,6 +150,7 @@ async def run(ctx: JobContext, p: RunParams) -> dict[str, Any]:
         "muted": muted,
         "expired_mutes": [m.model_dump(mode="json") for m in mutelist.expired(now.date())],
         "errors": [f"{f.check_id}: {f.message}" for f in errors],
+        "open_failures": [_brief(f) for f in ordered([f for f in findings if f.status == "FAIL"])[: c.OPEN_IN_RESULT]],
         "api_calls": sum(a.calls for a in audits),
     }
     keys = {p.format: f"{prefix}findings.{p.format}", "metrics": f"{prefix}metrics.prom"}
@@ -166,6 +167,12 @@ async def run(ctx: JobContext, p: RunParams) -> dict[str, Any]:
     await ctx.blobs.put(summary_key, json.dumps(summary).encode())
     await ctx.progress(1, 1, f"{summary['status']['FAIL']} failing, {summary['new']} new, {len(errors)} error(s)")
     return summary
+
+
+def _brief(f: Finding) -> dict[str, Any]:
+    """A failure as the console lists it: what, where, since when, for how long, new or not."""
+    return {"check_id": f.check_id, "severity": f.severity, "resource_id": f.resource_id, "region": f.region,
+            "first_seen": f.first_seen, "open_days": open_days(f), "new": f.new}  # fmt: skip
 
 
 async def _notify(

@@ -95,6 +95,11 @@ def test_runs_from_the_command_line_with_a_mute_list_and_keeps_first_seen(aws: s
     summary = json.loads(second.stdout)
     assert summary["new"] == 0 and summary["fixed"] == 1
     assert summary["fixed_findings"][0]["resource_id"] == "arn:aws:s3:::leaky"
+    # what the console's job view shows: every open failure, since when and for how long, new or not
+    listed = {(o["check_id"], o["resource_id"]): o for o in summary["open_failures"]}
+    console = listed[("aws.iam.console_user_without_mfa", f"arn:aws:iam::{ACCOUNT}:user/alice")]
+    assert console["new"] is False and console["open_days"] == 0 and console["severity"] == "high"
+    assert console["first_seen"] == one[("aws.iam.console_user_without_mfa", "alice")]["first_seen"]
     two = findings(tmp_path / "again.json")
     alice = two[("aws.iam.console_user_without_mfa", "alice")]
     assert alice["first_seen"] == one[("aws.iam.console_user_without_mfa", "alice")]["first_seen"]

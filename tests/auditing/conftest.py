@@ -36,7 +36,8 @@ def moto_url() -> Iterator[str]:
     """One moto server per test process (AWS-managed IAM policies loaded, as in a real account)."""
     from moto.server import ThreadedMotoServer
 
-    os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
+    before = os.environ.get("MOTO_IAM_LOAD_MANAGED_POLICIES")
+    os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"  # read by moto whenever it (re)creates IAM
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
@@ -45,6 +46,10 @@ def moto_url() -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.stop()
+        if before is None:
+            os.environ.pop("MOTO_IAM_LOAD_MANAGED_POLICIES", None)
+        else:
+            os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = before
 
 
 @pytest.fixture

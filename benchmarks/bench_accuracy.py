@@ -165,7 +165,7 @@ def realtime(prog: evalset.Programme) -> dict[str, dict[str, float]]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--splits", default="tune,held-out")
-    ap.add_argument("--configs", default="whole,chunks5,balanced,low")
+    ap.add_argument("--configs", default="whole,chunks5,balanced,low,efficient")
     ap.add_argument("--voices", default="", help="comma-separated voices (default: all)")
     ap.add_argument("--skip-realtime", action="store_true")
     ap.add_argument("--code", type=Path, help="run the pipeline rows from this checkout (a before/after comparison)")
@@ -180,6 +180,7 @@ def main() -> None:
         "chunks5": "naive fixed 5 s chunks",
         "balanced": "pipeline --latency balanced",
         "low": "pipeline --latency low",
+        "efficient": "pipeline --latency efficient",
     }
     engine = _model() if {"whole", "chunks5"} & set(configs) else None
     rows = {c: Row(names[c]) for c in configs}

@@ -9,8 +9,9 @@ started on entry too, so that its failures are reported as early. ``capture_even
 one-call form.
 
 Health is taken from the first second (``health.py``): ``cap.health`` is the latest sample, and
-``CaptureOptions.on_health`` receives each one. A page silent for ``no_audio_timeout_s`` ends the
-capture with ``NoAudio``.
+``CaptureOptions.on_health`` receives each one. A page silent from its start for
+``no_audio_timeout_s`` ends the capture with ``NoAudio``; once it has played sound, silence is a
+health state (``silent``), not an end, unless ``silence_timeout_s`` is set.
 
 For HotPotato (a second instance of a capture placed on the first one's clock), a direct source
 can be started at a position (``start_s``), a live HLS stream further back in its window
@@ -62,8 +63,13 @@ class CaptureOptions:
         stall_timeout_s: no audio for this long is a stall.
         allow_local: local paths and stdin are allowed (the CLI), or not (the service).
         mode: ``auto`` (direct media where it works, else the browser), ``direct`` or ``browser``.
-        no_audio_timeout_s: a page (browser capture) silent this long ends with ``NoAudio``;
-            None never does. Direct media is not judged by its silence.
+        no_audio_timeout_s: a page (browser capture) silent from its start this long ends with
+            ``NoAudio``; None never does. Once the page has played sound it no longer applies.
+            Direct media is not judged by its silence.
+        silence_timeout_s: a page silent this long after it played sound ends with
+            ``SilenceTimeout``; None (the default) never does: a pause is a health state.
+        heard_sound: the session this capture continues has had sound already (a swapped-in
+            instance): the no-audio timeout does not apply to it.
         record_video: keep an MP4 of the screen and sound of a browser capture at this path.
         browser: how pages are captured (display size, PulseAudio server, Chromium binary).
         on_health: called with each health sample (once per second of media); must not block.
@@ -82,6 +88,8 @@ class CaptureOptions:
     allow_local: bool = True
     mode: Mode = "auto"
     no_audio_timeout_s: float | None = NO_AUDIO_TIMEOUT_S
+    silence_timeout_s: float | None = None
+    heard_sound: bool = False
     record_video: Path | None = None
     browser: BrowserOptions = field(default_factory=BrowserOptions)
     on_health: Callable[[HealthSample], None] | None = None
@@ -195,6 +203,8 @@ class Capture:
                 self.spec,
                 note="an HTML page rendered in Chromium",
                 no_audio_timeout_s=opts.no_audio_timeout_s,
+                silence_timeout_s=opts.silence_timeout_s,
+                heard_sound=opts.heard_sound,
                 processes={name: _alive(browser, name) for name in browser.alive()},
                 on_sample=opts.on_health,
             )

@@ -242,6 +242,8 @@ class DistributedRunner:
                 vocabulary=list(spec.vocabulary),
                 segmenter=LATENCY_PROFILES[spec.latency],
                 mode=spec.mode,
+                no_audio_timeout_s=spec.no_audio_timeout_s,
+                silence_timeout_s=spec.silence_timeout_s,
             )
         except KatoPotatoError as e:
             error = f"the session could not be scheduled: {e}"
@@ -470,7 +472,9 @@ class DistributedRunner:
             health = health_of(rec.value, t.health)
             if t.media_epoch is not None and t.stop_reason is None and health != t.health:
                 t.health = health
-                await self.store.set_status(sid, "running", health=health)
+                silent = probe.get("silent_s") if health == "silent" else None
+                silent_s = round(float(silent), 1) if isinstance(silent, int | float) else None
+                await self.store.set_status(sid, "running", health=health, silent_s=silent_s)
         cap = await self.broker.kv_get(capture_key(sid))
         if cap is not None:
             try:

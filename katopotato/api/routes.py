@@ -177,6 +177,8 @@ async def create_session(request: web.Request) -> web.StreamResponse:
         title=(body.title or "").strip(),
         keep_audio=service.settings.keep_audio if body.keep_audio is None else body.keep_audio,
         outputs=service.outputs.storage(outputs),
+        no_audio_timeout_s=body.no_audio_timeout_s,
+        silence_timeout_s=body.silence_timeout_s,
     )
     record = await service.runner.start(spec, created_by=get_principal(request).token_id)
     if outputs:

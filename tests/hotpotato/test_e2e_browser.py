@@ -67,9 +67,9 @@ async def cluster(redis_url: str, tmp_path: Path) -> AsyncIterator[Cluster]:
             yield Cluster(Scheduler(broker, reg), blobs)
 
 
-async def start_page(sched: Scheduler, url: str, duration_s: float) -> str:
+async def start_page(sched: Scheduler, url: str, duration_s: float, **options: Any) -> str:
     sid = "page-" + uuid.uuid4().hex[:6]
-    await start_session(sched, sid, url, mode="browser", duration_s=duration_s)
+    await start_session(sched, sid, url, mode="browser", duration_s=duration_s, **options)
     return sid
 
 
@@ -115,14 +115,18 @@ async def test_a_quiet_page_is_not_swapped_and_a_killed_chromium_is(
 ) -> None:
     sched = cluster.sched
     url = live_site.live_url("quiet.wav", time.time() + 4.0)
-    sid = await start_page(sched, url, quiet_programme.duration_s + 8.0)
+    # a no-audio timeout shorter than the pause: it applies only until the first sound, so the
+    # pause is a health state, not the end of the session (nor of the instance swapped in later)
+    sid = await start_page(sched, url, quiet_programme.duration_s + 8.0, no_audio_timeout_s=8.0)
     verdicts: list[str] = []
+    silences: list[float] = []
 
     async def watch() -> None:
         while True:
             health = (await swap_status(sched, sid))["health"]
             if health:
                 verdicts.append(health["verdict"]["state"])
+                silences.append(health["probe"]["silent_s"])
             await asyncio.sleep(0.5)
 
     watcher = asyncio.create_task(watch())
@@ -130,6 +134,7 @@ async def test_a_quiet_page_is_not_swapped_and_a_killed_chromium_is(
         # through the 12 s pause (after the first paragraph, about 19 s in) and into the second one
         await media_reached(sched, sid, 36.0)
         assert "silent" in verdicts and "broken" not in verdicts, verdicts
+        assert max(silences) >= 10.0, "the pause outlasted the no-audio timeout and the session went on"
         assert (await swap_status(sched, sid))["swap"] is None, "the quiet page was not swapped"
         victim = chromium_of(os.getpid(), url.split("?")[0].rsplit("/", 1)[-1])
         assert victim is not None

@@ -20,6 +20,11 @@ can be started at a position (``start_s``), a live HLS stream further back in it
 supervisor replaces a failed instance instead, without losing the outage). ``cap.alive()`` adds,
 for a page, whether Chromium still has a renderer: a crashed tab and a quiet page both give digital
 silence, only that tells them apart. ``cap.errors()`` are the error lines its processes printed.
+``cap.fault()`` says, for a page, why the capture is broken although every process lives (Chromium
+asked over its DevTools pipe): its page has rendered no frame ``FIRST_FRAME_TIMEOUT_S`` after
+Chromium started, or a media element has played audibly for ``SILENT_SINK_S`` while the sink stayed
+silent from the start (what a Chromium that "plays nothing" looks like); HotPotato's supervisor
+swaps such an instance.
 
 Every network request of a capture goes through its egress proxy (see egress.py).
 """
@@ -29,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -38,6 +44,8 @@ import psutil
 
 from .asr import AsrEngine
 from .browser import BrowserOptions, BrowserSession
+from .browser.constants import FIRST_FRAME_TIMEOUT_S, PAGE_POLL_S, PAGE_STATE_TIMEOUT_S, SILENT_SINK_S
+from .browser.devtools import DevToolsError, PageState
 from .constants import SAMPLE_RATE_HZ, STALL_TIMEOUT_S
 from .decoder import PcmChunk, PcmDecoder
 from .egress import EgressProxy
@@ -113,6 +121,8 @@ class Capture:
         self.browser: BrowserSession | None = None
         self.monitor: HealthMonitor | None = None
         self._tab_alive = True
+        self._fault = ""
+        self.page: PageState | None = None  # what the page said last (a page only)
 
     async def __aenter__(self) -> Capture:
         opts = self.options
@@ -128,6 +138,8 @@ class Capture:
                 )
                 watch = asyncio.create_task(self._watch_tab(self.browser))
                 self._stack.push_async_callback(_cancel, watch)
+                page = asyncio.create_task(self._watch_page(self.browser))
+                self._stack.push_async_callback(_cancel, page)
         except BaseException:
             await self._stack.aclose()
             raise
@@ -172,6 +184,49 @@ class Capture:
         if self.browser is not None and self.browser.chromium is not None and not last:
             last = self.browser.chromium.last_complaint()
         return total, last
+
+    def fault(self) -> str:
+        """Why this capture is broken although its processes live ("" when it is not): for a page, no
+        frame rendered, or media playing into a silent sink (see the module docstring)."""
+        return self._fault
+
+    async def _watch_page(self, browser: BrowserSession) -> None:
+        chromium = browser.chromium
+        assert chromium is not None and chromium.started_at is not None
+        rendered = False
+        playing_since: float | None = None
+        why = "no answer yet"
+        while True:
+            await asyncio.sleep(PAGE_POLL_S)
+            state: PageState | None = None
+            try:
+                state = await chromium.devtools.page_state(PAGE_STATE_TIMEOUT_S)
+                self.page = state
+            except DevToolsError as e:
+                why = str(e)
+            now = time.monotonic()
+            rendered = rendered or (state is not None and state.frame)
+            if not rendered and now - chromium.started_at >= FIRST_FRAME_TIMEOUT_S:
+                self._fault = (
+                    f"the page has rendered no frame {now - chromium.started_at:.0f} s after Chromium started "
+                    f"(DevTools: {why})"
+                )
+                continue
+            playing_since = (playing_since or now) if state is not None and state.playing else None
+            monitor = self.monitor
+            if (
+                playing_since is not None
+                and monitor is not None
+                and not monitor.heard_sound
+                and now - playing_since >= SILENT_SINK_S
+                and monitor.silent_s >= SILENT_SINK_S
+            ):
+                self._fault = (
+                    f"a media element of the page has played for {now - playing_since:.0f} s while the "
+                    f"session's sink stayed silent ({monitor.silent_s:.0f} s)"
+                )
+            elif rendered:
+                self._fault = ""
 
     async def _watch_tab(self, browser: BrowserSession) -> None:
         seen = False

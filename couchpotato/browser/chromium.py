@@ -20,12 +20,14 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import time
 from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from .constants import AUDIO_BUFFER_FRAMES, CHROMIUM_BINARY, CHROMIUM_TERM_GRACE_S, WINDOW_SIZE_PX
+from .devtools import DevToolsPipe
 from .errors import BrowserUnavailable
 from .process import TAG_ENV, collect_lines, package_hint, spawn, stop_group
 
@@ -68,6 +70,7 @@ def chromium_argv(
         f"--window-size={width},{height}",
         "--window-position=0,0",
         "--kiosk",
+        "--remote-debugging-pipe",  # DevTools on fds 3/4 only (devtools.py): no port, nothing else reaches it
         url,
     ]
 
@@ -124,6 +127,8 @@ class Chromium:
             os.environ, home=workdir, display=display, pulse_server=pulse_server, sink=sink, tag=tag
         )
         self.stderr: deque[str] = deque(maxlen=40)
+        self.devtools = DevToolsPipe()
+        self.started_at: float | None = None  # monotonic, when it was spawned
         self._proc: asyncio.subprocess.Process | None = None
         self._err_task: asyncio.Task[None] | None = None
 
@@ -149,7 +154,15 @@ class Chromium:
         if shutil.which(self.binary) is None:
             raise BrowserUnavailable(package_hint("chromium"))
         self.workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self._proc = await spawn(self.argv, self.env)
+        try:
+            self._proc = await spawn(
+                self.argv, self.env, pass_fds=self.devtools.child_fds, preexec_fn=self.devtools.remap
+            )
+        except BaseException:
+            await self.devtools.close()
+            raise
+        self.started_at = time.monotonic()
+        await self.devtools.open()
         assert self._proc.stderr is not None
         self._err_task = asyncio.ensure_future(collect_lines(self._proc.stderr, self.stderr, "chromium"))
         return self
@@ -163,6 +176,7 @@ class Chromium:
         if self._err_task is not None:
             self._err_task.cancel()
             await asyncio.gather(self._err_task, return_exceptions=True)
+        await self.devtools.close()
 
 
 __all__ = ["Chromium", "chromium_argv", "chromium_env"]

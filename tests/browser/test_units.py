@@ -130,7 +130,8 @@ def test_chromium_goes_through_the_proxy_even_for_loopback() -> None:
     assert "--proxy-bypass-list=<-loopback>" in argv
     assert "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1" in argv
     assert "--disable-quic" in argv and "--force-webrtc-ip-handling-policy=disable_non_proxied_udp" in argv
-    assert argv[-2:] == ["--kiosk", "https://example.org/"]
+    assert argv[-3:] == ["--kiosk", "--remote-debugging-pipe", "https://example.org/"]
+    assert not any(a.startswith("--remote-debugging-port") for a in argv), "DevTools on a pipe only, never a port"
 
 
 def test_chromium_environment_is_the_sessions_own() -> None:

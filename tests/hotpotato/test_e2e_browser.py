@@ -18,17 +18,20 @@ the new instance is aligned by cross-correlation.
 from __future__ import annotations
 
 import asyncio
+import http.server
 import os
+import subprocess
+import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from couchpotato.testing import Programme, wer
+from couchpotato.testing import Programme, synthesize, wer
 from hotpotato.testing import clock_offsets, epoch_steps, swap_word_errors
 from katopotato.api.swaps import request_swap, swap_status
 from katopotato.blobs import FileBlobStore
@@ -184,3 +187,68 @@ async def test_a_swap_whose_alignment_is_not_confident_is_refused(
     assert [s.type for s in run.swaps] == ["swap_started", "swap_failed"]
     assert {seg.epoch for seg, _ in run.segments} == {0}, "the old instance captured to the end"
     assert wer(programme.text, run.text) <= WER_BOUND
+
+
+# What each Chromium that opens the page gets, in turn: the first renders nothing (its renderer
+# spins before its first frame: a Chromium that starts and draws nothing), the second plays a media
+# element into a sink that stays silent (a Chromium that "plays" nothing), the third plays speech.
+BROKEN_THEN_GOOD = (
+    "<!doctype html><html><head><script>while (true) {}</script></head><body>never drawn</body></html>",
+    '<!doctype html><html><body><h1>2</h1><audio src="silence.wav" autoplay loop></audio></body></html>',
+    '<!doctype html><html><body><h1>3</h1><audio src="speech.wav" autoplay></audio></body></html>',
+)
+SPEECH = "The city council met on Tuesday evening to discuss the new library."
+
+
+@pytest.fixture
+def turns_site(tmp_path: Path) -> Iterator[tuple[str, list[str]]]:
+    """``/page.html`` served as ``BROKEN_THEN_GOOD`` in turn, and the media; yields its URL and the
+    pages served."""
+    synthesize(SPEECH, tmp_path / "speech.wav")
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-t", "30", "-i", "anullsrc=r=16000:cl=mono",
+                    str(tmp_path / "silence.wav")], check=True)  # fmt: skip
+    served: list[str] = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, directory=str(tmp_path), **kwargs)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            if not self.path.startswith("/page.html"):
+                return super().do_GET()
+            body = BROKEN_THEN_GOOD[min(len(served), len(BROKEN_THEN_GOOD) - 1)].encode()
+            served.append(self.headers.get("User-Agent", ""))
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/page.html", served
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def test_a_chromium_that_renders_or_plays_nothing_is_swapped_with_the_reason(
+    cluster: Cluster, turns_site: tuple[str, list[str]]
+) -> None:
+    url, served = turns_site
+    sid = await start_page(cluster.sched, url, 55.0)
+    run = await collect(cluster.sched, None, sid, timeout_s=150)
+    started, done = run.of("swap_started"), run.of("swap_completed")
+    assert [s.trigger for s in started] == ["supervisor", "supervisor"], [(s.trigger, s.reason) for s in started]
+    assert started[0].reason.startswith("the page has rendered no frame 1"), started[0].reason
+    assert "after Chromium started" in started[0].reason
+    assert "has played for 1" in started[1].reason and "sink stayed silent" in started[1].reason, started[1].reason
+    assert len(done) == 2
+    assert len([ua for ua in served if "Chrome" in ua]) >= 3, served
+    assert run.end.reason == "end_of_source" and not run.end.error, run.end
+    assert wer(SPEECH, run.text) <= 0.25, run.text

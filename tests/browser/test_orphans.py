@@ -49,13 +49,6 @@ def _running(pid: int) -> bool:
         return False
 
 
-def _name(pid: int) -> str:
-    try:
-        return psutil.Process(pid).name()
-    except psutil.NoSuchProcess:
-        return ""
-
-
 async def _create_sink(server: str) -> None:
     async with PulseSink(server):  # a new session's sink: it unloads sinks whose owner is dead
         pass
@@ -73,14 +66,12 @@ def test_leftovers_of_a_killed_worker_are_cleaned_by_the_next_session(site: Site
         ready, _, _ = select.select([worker.stdout], [], [], 60)
         assert ready, "the worker did not start its session"
         info = json.loads(worker.stdout.readline())
-        names = {pid: _name(pid) for pid in info["pids"]}
         worker.kill()  # SIGKILL to the worker alone: no chance to clean up
         worker.wait()
         left = [*info["pids"], info["xvfb"]]
-        # Chromium's tree may go by itself (its DevTools pipe to the worker closed); FFmpeg and Xvfb stay
-        others = [pid for pid, name in names.items() if not name.startswith("chrom")] + [info["xvfb"]]
-        assert len(info["pids"]) >= 3 and len(others) >= 2, names
-        assert all(_running(pid) for pid in others), "nothing was left behind to clean"
+        # Chromium goes by itself (its DevTools pipe to the worker closed) and FFmpeg at its next write
+        # to the dead worker; Xvfb, the sink and the directory stay until someone cleans them up.
+        assert len(info["pids"]) >= 3 and _running(info["xvfb"]), "nothing was left behind to clean"
         assert info["module"] in [index for index, _, _ in modules_of(info["server"])]
 
         killed, removed = sweep_orphans(Path(tempfile.gettempdir()), min_age_s=0)

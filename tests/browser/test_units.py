@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import numpy as np
@@ -140,3 +141,17 @@ def test_chromium_environment_is_the_sessions_own() -> None:
     assert env["DISPLAY"] == ":7" and env["PULSE_SINK"] == "cp-1" and env["PULSE_SERVER"] == "unix:/s"
     assert env["HOME"] == "/tmp/h" and env[TAG_ENV] == "t1" and env["LANG"] == "C"
     assert "https_proxy" not in env
+
+
+async def test_a_recorder_whose_pump_died_without_a_word_is_an_error_not_a_wait() -> None:
+    from couchpotato.browser.errors import RecorderError
+    from couchpotato.browser.recorder import MonitorRecorder
+
+    recorder = MonitorRecorder("nowhere.monitor", server="unix:/nonexistent", env={}, stall_timeout_s=1.0)
+
+    async def pump() -> None:
+        raise RuntimeError("libpulse went away")
+
+    recorder._pump = asyncio.ensure_future(pump())
+    with pytest.raises(RecorderError, match="RuntimeError: libpulse went away"):
+        await asyncio.wait_for(anext(aiter(recorder.chunks())), 5)

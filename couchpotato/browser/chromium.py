@@ -22,7 +22,7 @@ import os
 import shutil
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -41,8 +41,10 @@ def chromium_argv(
     user_data_dir: Path,
     proxy_url: str,
     window_size: tuple[int, int] = WINDOW_SIZE_PX,
+    extra_args: Sequence[str] = (),
 ) -> list[str]:
-    """Chromium's command line for capturing ``url`` (flags checked on Debian's Chromium 156)."""
+    """Chromium's command line for capturing ``url`` (flags checked on Debian's Chromium 156);
+    ``extra_args`` go last before the URL."""
     proxy_host = urlsplit(proxy_url).hostname or "127.0.0.1"
     width, height = window_size
     return [
@@ -71,6 +73,7 @@ def chromium_argv(
         "--window-position=0,0",
         "--kiosk",
         "--remote-debugging-pipe",  # DevTools on fds 3/4 only (devtools.py): no port, nothing else reaches it
+        *extra_args,
         url,
     ]
 
@@ -112,6 +115,7 @@ class Chromium:
         tag: str,
         binary: str = CHROMIUM_BINARY,
         window_size: tuple[int, int] = WINDOW_SIZE_PX,
+        extra_args: Sequence[str] = (),
     ) -> None:
         self.url = url
         self.workdir = workdir
@@ -122,6 +126,7 @@ class Chromium:
             user_data_dir=workdir / "profile",
             proxy_url=proxy_url,
             window_size=window_size,
+            extra_args=extra_args,
         )
         self.env = chromium_env(
             os.environ, home=workdir, display=display, pulse_server=pulse_server, sink=sink, tag=tag

@@ -62,6 +62,8 @@ class BrowserOptions:
         pulse_runtime_dir: where the worker's own daemon lives (default: a per-user temp folder).
         record_video: keep an MP4 of the screen and sound at this path.
         stall_timeout_s: no PCM from the sink's monitor for this long is a stall.
+        chromium_args: more Chromium flags, before the page's URL (e.g. ``--enable-logging=stderr``
+            to see Chromium's own log lines among its stderr lines).
     """
 
     window_size: tuple[int, int] = WINDOW_SIZE_PX
@@ -70,6 +72,7 @@ class BrowserOptions:
     pulse_runtime_dir: Path | None = None
     record_video: Path | None = None
     stall_timeout_s: float = STALL_TIMEOUT_S
+    chromium_args: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -164,6 +167,7 @@ class BrowserSession:
                 tag=self.tag,
                 binary=opts.chromium,
                 window_size=opts.window_size,
+                extra_args=opts.chromium_args,
             )
         )
         self._groups = self.groups()

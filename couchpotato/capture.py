@@ -44,7 +44,13 @@ import psutil
 
 from .asr import AsrEngine
 from .browser import BrowserOptions, BrowserSession
-from .browser.constants import FIRST_FRAME_TIMEOUT_S, PAGE_POLL_S, PAGE_STATE_TIMEOUT_S, SILENT_SINK_S
+from .browser.constants import (
+    BROKEN_PAGE_RESTARTS,
+    FIRST_FRAME_TIMEOUT_S,
+    PAGE_POLL_S,
+    PAGE_STATE_TIMEOUT_S,
+    SILENT_SINK_S,
+)
 from .browser.devtools import DevToolsError, PageState
 from .constants import SAMPLE_RATE_HZ, STALL_TIMEOUT_S
 from .decoder import PcmChunk, PcmDecoder
@@ -78,6 +84,9 @@ class CaptureOptions:
             ``SilenceTimeout``; None (the default) never does: a pause is a health state.
         heard_sound: the session this capture continues has had sound already (a swapped-in
             instance): the no-audio timeout does not apply to it.
+        restart_broken_page: a page whose Chromium renders or plays nothing (``fault()``) gets a
+            new Chromium in the same session, up to ``BROKEN_PAGE_RESTARTS`` times (the CLI); off
+            where HotPotato swaps the whole instance instead (the service).
         record_video: keep an MP4 of the screen and sound of a browser capture at this path.
         browser: how pages are captured (display size, PulseAudio server, Chromium binary).
         on_health: called with each health sample (once per second of media); must not block.
@@ -98,6 +107,7 @@ class CaptureOptions:
     no_audio_timeout_s: float | None = NO_AUDIO_TIMEOUT_S
     silence_timeout_s: float | None = None
     heard_sound: bool = False
+    restart_broken_page: bool = False
     record_video: Path | None = None
     browser: BrowserOptions = field(default_factory=BrowserOptions)
     on_health: Callable[[HealthSample], None] | None = None
@@ -191,6 +201,15 @@ class Capture:
         return self._fault
 
     async def _watch_page(self, browser: BrowserSession) -> None:
+        while True:
+            fault = await self._page_fault(browser)
+            if not self.options.restart_broken_page or browser.restarts >= BROKEN_PAGE_RESTARTS:
+                await asyncio.Event().wait()  # reported by fault() from now on: HotPotato's to act on
+            await browser.restart_chromium(fault)
+            self._fault = ""
+
+    async def _page_fault(self, browser: BrowserSession) -> str:
+        """Watch the page until it is broken (see ``fault``); the reason, also left in ``fault()``."""
         chromium = browser.chromium
         assert chromium is not None and chromium.started_at is not None
         rendered = False
@@ -211,7 +230,7 @@ class Capture:
                     f"the page has rendered no frame {now - chromium.started_at:.0f} s after Chromium started "
                     f"(DevTools: {why})"
                 )
-                continue
+                return self._fault
             playing_since = (playing_since or now) if state is not None and state.playing else None
             monitor = self.monitor
             if (
@@ -225,8 +244,7 @@ class Capture:
                     f"a media element of the page has played for {now - playing_since:.0f} s while the "
                     f"session's sink stayed silent ({monitor.silent_s:.0f} s)"
                 )
-            elif rendered:
-                self._fault = ""
+                return self._fault
 
     async def _watch_tab(self, browser: BrowserSession) -> None:
         seen = False

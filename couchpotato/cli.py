@@ -201,6 +201,7 @@ async def _transcribe(args: argparse.Namespace, out: TextIO) -> int:
         mode=args.mode,
         no_audio_timeout_s=args.no_audio_timeout,
         silence_timeout_s=args.silence_timeout,
+        restart_broken_page=True,
         record_video=args.record_video,
         on_health=_HealthNotes(args.source, notice_s=args.no_audio_timeout, quiet=args.quiet, verbose=args.verbose),
     )

@@ -147,6 +147,7 @@ class LiveInfo:
     queue_depth: int
     asr_s: float
     level_dbfs: float | None
+    silent_s: float | None = None  # how long the source has been quiet, while its health is silent
 
 
 def status_line(status: str, **extra: Any) -> str:

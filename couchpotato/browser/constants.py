@@ -44,3 +44,4 @@ FIRST_FRAME_TIMEOUT_S = 15.0
 SILENT_SINK_S = 10.0
 PAGE_POLL_S = 1.0
 PAGE_STATE_TIMEOUT_S = 2.0
+BROKEN_PAGE_RESTARTS = 2  # without HotPotato (the CLI): new Chromiums tried in the same session

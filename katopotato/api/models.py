@@ -146,6 +146,9 @@ class SessionOut(_Model):
     title: str
     status: SessionStatus
     health: str = Field(description="unknown, ok, silent, no_audio, dead, stalled or ended")
+    silent_s: float | None = Field(
+        None, description="while health is silent: how long the source has been quiet (seconds)"
+    )
     source: SourceOut
     mode: str
     realtime: bool

@@ -116,6 +116,7 @@ def session_out(service: Service, r: SessionRecord, outputs: list[dict[str, Any]
         title=r.title,
         status=r.status,  # type: ignore[arg-type]
         health=(live.health if live and r.status == "running" else r.health),
+        silent_s=live.silent_s if live and r.status == "running" else None,
         source=SourceOut(url=r.url, kind=r.source_kind, reason=r.source_reason),
         mode=r.mode,
         realtime=r.realtime,

@@ -3,6 +3,7 @@
 - A page that speaks, then stays silent for longer than the no-audio timeout, is still live: the
   capture goes on to ``--duration``, exits 0 with its words, and reports the silence as a health
   state (``silent``, with its length), not as an error.
+- A Chromium that renders nothing is replaced by a new one in the same session.
 - Pages started in the same instant from separate processes (two, then three: each its own Chromium,
   Xvfb, sink and model, as separate users' commands are) each hear only their own page.
 """
@@ -19,7 +20,8 @@ from typing import Any
 
 import pytest
 
-from couchpotato.testing import normalise, wer
+from couchpotato.browser.constants import FIRST_FRAME_TIMEOUT_S
+from couchpotato.testing import normalise, serve_in_turns, wer
 from tests.browser.conftest import TEXT_A, TEXT_B, TEXT_C, Site, requires_browser
 
 pytestmark = [pytest.mark.e2e, requires_browser]
@@ -118,3 +120,17 @@ def test_pages_started_at_once_from_separate_processes_each_hear_their_own(site:
                 others = [TEXTS[z] for z in names if z != y]
                 leaked = heard & distinct_words(TEXTS[y], others)
                 assert not leaked, f"page {x} heard page {y}'s words {leaked}: {run.text}"
+
+
+def test_the_cli_replaces_a_chromium_that_renders_nothing(site: Site) -> None:
+    # The first Chromium that opens the page spins before its first frame (a Chromium that starts and
+    # draws nothing); the command starts a new one in the same session, which plays the speech.
+    hang = "<!doctype html><html><head><script>while (true) {}</script></head><body>never drawn</body></html>"
+    good = '<!doctype html><html><body><h1>A</h1><audio src="speech_a.wav" autoplay></audio></body></html>'
+    with serve_in_turns(site.folder, "turns.html", [hang, good]) as (url, served):
+        run = _finish(_start(url, "--duration", f"{FIRST_FRAME_TIMEOUT_S + site.speech_a_s + 8:.0f}"), 150)
+    assert run.returncode == 0, run.stderr[-3000:]
+    notes = [ln for ln in run.stderr.splitlines() if "starting a new Chromium" in ln]
+    assert len(notes) == 1 and "the page has rendered no frame 15 s after Chromium started" in notes[0], run.stderr
+    assert len(served) == 2, served
+    assert wer(TEXT_A, run.text) <= WER_BOUND, run.text

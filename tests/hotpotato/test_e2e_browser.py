@@ -18,10 +18,8 @@ the new instance is aligned by cross-correlation.
 from __future__ import annotations
 
 import asyncio
-import http.server
 import os
 import subprocess
-import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -31,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from couchpotato.testing import Programme, synthesize, wer
+from couchpotato.testing import Programme, serve_in_turns, synthesize, wer
 from hotpotato.testing import clock_offsets, epoch_steps, swap_word_errors
 from katopotato.api.swaps import request_swap, swap_status
 from katopotato.blobs import FileBlobStore
@@ -203,38 +201,12 @@ SPEECH = "The city council met on Tuesday evening to discuss the new library."
 @pytest.fixture
 def turns_site(tmp_path: Path) -> Iterator[tuple[str, list[str]]]:
     """``/page.html`` served as ``BROKEN_THEN_GOOD`` in turn, and the media; yields its URL and the
-    pages served."""
+    User-Agents it was served to."""
     synthesize(SPEECH, tmp_path / "speech.wav")
     subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-t", "30", "-i", "anullsrc=r=16000:cl=mono",
                     str(tmp_path / "silence.wav")], check=True)  # fmt: skip
-    served: list[str] = []
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, directory=str(tmp_path), **kwargs)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            if not self.path.startswith("/page.html"):
-                return super().do_GET()
-            body = BROKEN_THEN_GOOD[min(len(served), len(BROKEN_THEN_GOOD) - 1)].encode()
-            served.append(self.headers.get("User-Agent", ""))
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/page.html", served
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_in_turns(tmp_path, "page.html", BROKEN_THEN_GOOD) as site:
+        yield site
 
 
 async def test_a_chromium_that_renders_or_plays_nothing_is_swapped_with_the_reason(

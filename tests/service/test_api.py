@@ -183,7 +183,23 @@ async def test_stop_keeps_the_transcript(running: Running, speech_url: str) -> N
 
 async def test_health_follows_a_long_silence(running: Running, media_base: str) -> None:
     s = await start(running, f"{media_base}/pause.wav", realtime=True)
-    _, events = await running.sse(s["id"])
+    seen: list[tuple[str, float | None]] = []
+
+    async def poll() -> None:
+        while True:
+            _, now = await running.get(f"/v1/sessions/{s['id']}")
+            seen.append((now["health"], now["silent_s"]))
+            await asyncio.sleep(0.3)
+
+    poller = asyncio.ensure_future(poll())
+    try:
+        _, events = await running.sse(s["id"])
+    finally:
+        poller.cancel()
+        await asyncio.gather(poller, return_exceptions=True)
+    quiet = [q for health, q in seen if health == "silent"]
+    assert quiet and all(q is not None and q >= 5.0 for q in quiet) and max(quiet) > min(quiet), seen
+    assert all(q is None for health, q in seen if health != "silent"), seen
     running_events = [e for _, e in events if e["type"] == "status" and e["status"] == "running"]
     healths = [e["health"] for e in running_events]
     assert healths == ["ok", "silent", "ok"], healths

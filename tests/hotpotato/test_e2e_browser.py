@@ -224,3 +224,15 @@ async def test_a_chromium_that_renders_or_plays_nothing_is_swapped_with_the_reas
     assert len([ua for ua in served if "Chrome" in ua]) >= 3, served
     assert run.end.reason == "end_of_source" and not run.end.error, run.end
     assert wer(SPEECH, run.text) <= 0.25, run.text
+
+
+async def test_a_page_that_never_plays_ends_no_audio_at_the_sessions_timeout(cluster: Cluster, tmp_path: Path) -> None:
+    silent = "<!doctype html><html><body><p>Nothing to hear here.</p></body></html>"
+    with serve_in_turns(tmp_path, "silent.html", [silent]) as (url, _served):
+        started = time.monotonic()
+        sid = await start_page(cluster.sched, url, 120.0, no_audio_timeout_s=4.0)
+        run = await collect(cluster.sched, None, sid, timeout_s=60)
+    assert run.end.reason == "error" and run.end.error.startswith(f"no_audio: {url}"), run.end
+    assert "played no sound for 4 s" in run.end.error, run.end.error
+    assert time.monotonic() - started < 40, "ended at the no-audio timeout, not at the duration"
+    assert not run.swaps, "a page that plays nothing is not a broken capture: nothing to swap"

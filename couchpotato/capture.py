@@ -297,6 +297,7 @@ class Capture:
             decoder.reconnect_attempts = opts.reconnect_attempts
         self.monitor = HealthMonitor(
             self.spec,
+            heard_sound=opts.heard_sound,
             processes={"ffmpeg": lambda: decoder.running},
             on_sample=opts.on_health,
         )

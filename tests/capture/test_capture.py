@@ -4,6 +4,7 @@ and the API's swap helpers on the state it leaves."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -63,7 +64,7 @@ async def broker() -> AsyncIterator[MemoryBroker]:
 def test_capture_state_round_trips() -> None:
     st = CaptureState(next_seq=7, resume_sample=16_000, media_epoch=1.5, epoch=2, announced=True, owner="j",
                       clock={"sample": 0, "pts": 0.0}, handover={"swap": "s", "cut": 9, "next_seq": 7},
-                      source_kind="hls")  # fmt: skip
+                      source_kind="hls", heard_sound=True)  # fmt: skip
     again = CaptureState.from_dict(st.to_dict())
     assert again == st
 
@@ -122,6 +123,7 @@ async def test_the_owner_cuts_a_recorded_file_into_segments(
     assert all(s.segment.epoch == 0 and s.segment.keep_end > s.segment.keep_start for s in host.segments)
     st = store.state
     assert st.announced and st.next_seq == len(seqs) and st.owner == host.job_id and st.source_kind == "file"
+    assert st.heard_sound and (await CaptureStore(broker, SID).load()).heard_sound, "kept for later instances"
     assert st.resume_sample >= round(host.segments[-1].segment.keep_end * 16_000) - 1
     assert probe.bytes_total > 0
     # the supervision published what it saw, and the API helpers read the state the run left
@@ -130,6 +132,26 @@ async def test_the_owner_cuts_a_recorded_file_into_segments(
     health = await broker.kv_get(health_key(SID))
     assert health is not None and status["health"] == health.value
     assert health.value["instance"] == host.job_id and health.value["probe"]["bytes_total"] == probe.bytes_total
+
+
+@requires_media_tools
+async def test_an_instance_of_a_session_that_had_sound_is_not_judged_no_audio(
+    broker: MemoryBroker, short_speech: tuple[Path, str]
+) -> None:
+    path, _text = short_speech
+    for heard in (False, True):
+        host, store = FakeHost(), CaptureStore(broker, f"{SID}-{heard}")
+        await store.load()
+        store.state.heard_sound = heard
+        runtime = _capture(broker, path, host, store)
+        runtime.sid = store.session_id
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                cap = await runtime._enter(stack, runtime._direct_options)
+                assert cap.options.heard_sound is heard
+                assert cap.monitor is not None and cap.monitor.heard_sound is heard
+        finally:
+            await runtime.close()
 
 
 # --- the API's swap helpers -----------------------------------------------------------------------

@@ -9,8 +9,9 @@ started on entry too, so that its failures are reported as early. ``capture_even
 one-call form.
 
 Health is taken from the first second (``health.py``): ``cap.health`` is the latest sample, and
-``CaptureOptions.on_health`` receives each one. A page silent for ``no_audio_timeout_s`` ends the
-capture with ``NoAudio``.
+``CaptureOptions.on_health`` receives each one. A page silent from its start for
+``no_audio_timeout_s`` ends the capture with ``NoAudio``; once it has played sound, silence is a
+health state (``silent``), not an end, unless ``silence_timeout_s`` is set.
 
 For HotPotato (a second instance of a capture placed on the first one's clock), a direct source
 can be started at a position (``start_s``), a live HLS stream further back in its window
@@ -19,6 +20,11 @@ can be started at a position (``start_s``), a live HLS stream further back in it
 supervisor replaces a failed instance instead, without losing the outage). ``cap.alive()`` adds,
 for a page, whether Chromium still has a renderer: a crashed tab and a quiet page both give digital
 silence, only that tells them apart. ``cap.errors()`` are the error lines its processes printed.
+``cap.fault()`` says, for a page, why the capture is broken although every process lives (Chromium
+asked over its DevTools pipe): its page has rendered no frame ``FIRST_FRAME_TIMEOUT_S`` after
+Chromium started, or a media element has played audibly for ``SILENT_SINK_S`` while the sink stayed
+silent from the start (what a Chromium that "plays nothing" looks like); HotPotato's supervisor
+swaps such an instance.
 
 Every network request of a capture goes through its egress proxy (see egress.py).
 """
@@ -28,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -37,6 +44,14 @@ import psutil
 
 from .asr import AsrEngine
 from .browser import BrowserOptions, BrowserSession
+from .browser.constants import (
+    BROKEN_PAGE_RESTARTS,
+    FIRST_FRAME_TIMEOUT_S,
+    PAGE_POLL_S,
+    PAGE_STATE_TIMEOUT_S,
+    SILENT_SINK_S,
+)
+from .browser.devtools import DevToolsError, PageState
 from .constants import SAMPLE_RATE_HZ, STALL_TIMEOUT_S
 from .decoder import PcmChunk, PcmDecoder
 from .egress import EgressProxy
@@ -62,8 +77,16 @@ class CaptureOptions:
         stall_timeout_s: no audio for this long is a stall.
         allow_local: local paths and stdin are allowed (the CLI), or not (the service).
         mode: ``auto`` (direct media where it works, else the browser), ``direct`` or ``browser``.
-        no_audio_timeout_s: a page (browser capture) silent this long ends with ``NoAudio``;
-            None never does. Direct media is not judged by its silence.
+        no_audio_timeout_s: a page (browser capture) silent from its start this long ends with
+            ``NoAudio``; None never does. Once the page has played sound it no longer applies.
+            Direct media is not judged by its silence.
+        silence_timeout_s: a page silent this long after it played sound ends with
+            ``SilenceTimeout``; None (the default) never does: a pause is a health state.
+        heard_sound: the session this capture continues has had sound already (a swapped-in
+            instance): the no-audio timeout does not apply to it.
+        restart_broken_page: a page whose Chromium renders or plays nothing (``fault()``) gets a
+            new Chromium in the same session, up to ``BROKEN_PAGE_RESTARTS`` times (the CLI); off
+            where HotPotato swaps the whole instance instead (the service).
         record_video: keep an MP4 of the screen and sound of a browser capture at this path.
         browser: how pages are captured (display size, PulseAudio server, Chromium binary).
         on_health: called with each health sample (once per second of media); must not block.
@@ -82,6 +105,9 @@ class CaptureOptions:
     allow_local: bool = True
     mode: Mode = "auto"
     no_audio_timeout_s: float | None = NO_AUDIO_TIMEOUT_S
+    silence_timeout_s: float | None = None
+    heard_sound: bool = False
+    restart_broken_page: bool = False
     record_video: Path | None = None
     browser: BrowserOptions = field(default_factory=BrowserOptions)
     on_health: Callable[[HealthSample], None] | None = None
@@ -105,6 +131,8 @@ class Capture:
         self.browser: BrowserSession | None = None
         self.monitor: HealthMonitor | None = None
         self._tab_alive = True
+        self._fault = ""
+        self.page: PageState | None = None  # what the page said last (a page only)
 
     async def __aenter__(self) -> Capture:
         opts = self.options
@@ -120,6 +148,8 @@ class Capture:
                 )
                 watch = asyncio.create_task(self._watch_tab(self.browser))
                 self._stack.push_async_callback(_cancel, watch)
+                page = asyncio.create_task(self._watch_page(self.browser))
+                self._stack.push_async_callback(_cancel, page)
         except BaseException:
             await self._stack.aclose()
             raise
@@ -165,6 +195,57 @@ class Capture:
             last = self.browser.chromium.last_complaint()
         return total, last
 
+    def fault(self) -> str:
+        """Why this capture is broken although its processes live ("" when it is not): for a page, no
+        frame rendered, or media playing into a silent sink (see the module docstring)."""
+        return self._fault
+
+    async def _watch_page(self, browser: BrowserSession) -> None:
+        while True:
+            fault = await self._page_fault(browser)
+            if not self.options.restart_broken_page or browser.restarts >= BROKEN_PAGE_RESTARTS:
+                await asyncio.Event().wait()  # reported by fault() from now on: HotPotato's to act on
+            await browser.restart_chromium(fault)
+            self._fault = ""
+
+    async def _page_fault(self, browser: BrowserSession) -> str:
+        """Watch the page until it is broken (see ``fault``); the reason, also left in ``fault()``."""
+        chromium = browser.chromium
+        assert chromium is not None and chromium.started_at is not None
+        rendered = False
+        playing_since: float | None = None
+        why = "no answer yet"
+        while True:
+            await asyncio.sleep(PAGE_POLL_S)
+            state: PageState | None = None
+            try:
+                state = await chromium.devtools.page_state(PAGE_STATE_TIMEOUT_S)
+                self.page = state
+            except DevToolsError as e:
+                why = str(e)
+            now = time.monotonic()
+            rendered = rendered or (state is not None and state.frame)
+            if not rendered and now - chromium.started_at >= FIRST_FRAME_TIMEOUT_S:
+                self._fault = (
+                    f"the page has rendered no frame {now - chromium.started_at:.0f} s after Chromium started "
+                    f"(DevTools: {why})"
+                )
+                return self._fault
+            playing_since = (playing_since or now) if state is not None and state.playing else None
+            monitor = self.monitor
+            if (
+                playing_since is not None
+                and monitor is not None
+                and not monitor.heard_sound
+                and now - playing_since >= SILENT_SINK_S
+                and monitor.silent_s >= SILENT_SINK_S
+            ):
+                self._fault = (
+                    f"a media element of the page has played for {now - playing_since:.0f} s while the "
+                    f"session's sink stayed silent ({monitor.silent_s:.0f} s)"
+                )
+                return self._fault
+
     async def _watch_tab(self, browser: BrowserSession) -> None:
         seen = False
         while True:
@@ -195,6 +276,8 @@ class Capture:
                 self.spec,
                 note="an HTML page rendered in Chromium",
                 no_audio_timeout_s=opts.no_audio_timeout_s,
+                silence_timeout_s=opts.silence_timeout_s,
+                heard_sound=opts.heard_sound,
                 processes={name: _alive(browser, name) for name in browser.alive()},
                 on_sample=opts.on_health,
             )
@@ -214,6 +297,7 @@ class Capture:
             decoder.reconnect_attempts = opts.reconnect_attempts
         self.monitor = HealthMonitor(
             self.spec,
+            heard_sound=opts.heard_sound,
             processes={"ffmpeg": lambda: decoder.running},
             on_sample=opts.on_health,
         )

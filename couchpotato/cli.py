@@ -103,7 +103,15 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=NO_AUDIO_TIMEOUT_S,
         metavar="S",
-        help=f"a page silent this long ends with no_audio (default: {NO_AUDIO_TIMEOUT_S:.0f})",
+        help="a page that makes no sound within S seconds of its start ends with no_audio "
+        f"(default: {NO_AUDIO_TIMEOUT_S:.0f}); once it has made sound, silence is a pause, not an end",
+    )
+    t.add_argument(
+        "--silence-timeout",
+        type=float,
+        metavar="S",
+        help="end a page's capture (silence_timeout) after S seconds of silence following sound "
+        "(default: off; a live event may pause for as long as it likes)",
     )
     t.add_argument(
         "--record-video",
@@ -158,6 +166,8 @@ def _validate(args: argparse.Namespace, model: str) -> None:
         raise UsageError("--stall-timeout must be positive")
     if args.no_audio_timeout <= 0:
         raise UsageError("--no-audio-timeout must be positive")
+    if args.silence_timeout is not None and args.silence_timeout <= 0:
+        raise UsageError("--silence-timeout must be positive")
     if args.record_video is not None:
         if args.mode == "direct":
             raise UsageError("--record-video records a page in the browser; it cannot be used with --mode direct")
@@ -187,8 +197,10 @@ async def _transcribe(args: argparse.Namespace, out: TextIO) -> int:
         stall_timeout_s=args.stall_timeout,
         mode=args.mode,
         no_audio_timeout_s=args.no_audio_timeout,
+        silence_timeout_s=args.silence_timeout,
+        restart_broken_page=True,
         record_video=args.record_video,
-        on_health=_log_health if args.verbose else None,
+        on_health=_HealthNotes(args.source, notice_s=args.no_audio_timeout, quiet=args.quiet, verbose=args.verbose),
     )
 
     pipeline = Pipeline(engine, options)
@@ -232,8 +244,37 @@ async def _transcribe(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def _log_health(sample: HealthSample) -> None:
-    log.debug("health: %s", json.dumps(sample.to_dict(), separators=(",", ":")))
+class _HealthNotes:
+    """Health on stderr: every sample with ``-v``; without it (unless ``-q``), one line when a
+    source that has made sound goes silent for ``notice_s`` (it is still captured) and one when its
+    sound comes back."""
+
+    def __init__(self, source: str, *, notice_s: float, quiet: bool, verbose: bool) -> None:
+        self.source = source
+        self.notice_s = notice_s
+        self.quiet = quiet
+        self.verbose = verbose
+        self.noticed = False
+        self.silent_s = 0.0
+
+    def __call__(self, sample: HealthSample) -> None:
+        if self.verbose:
+            log.debug("health: %s", json.dumps(sample.to_dict(), separators=(",", ":")))
+        if self.quiet:
+            return
+        if sample.status == "silent":
+            self.silent_s = sample.silent_s
+        if sample.status == "silent" and sample.heard_sound and sample.silent_s >= self.notice_s and not self.noticed:
+            self.noticed = True
+            _note(f"health silent: {self.source} has been silent for {sample.silent_s:.0f} s; still capturing")
+        elif sample.status == "ok" and self.noticed:
+            self.noticed = False
+            _note(f"health ok: {self.source} makes sound again after {self.silent_s:.0f} s of silence")
+
+
+def _note(line: str) -> None:
+    sys.stderr.write("\r\x1b[2K" if sys.stderr.isatty() else "")
+    print(f"couchpotato: {line}", file=sys.stderr, flush=True)
 
 
 class _Status:

@@ -3,9 +3,17 @@
 ``HealthMonitor`` watches the PCM stream of a capture as it flows. For every second of media it
 emits a ``HealthSample``: the audio level (RMS, dBFS) of that second, the PCM bytes received and
 their rate over wall time, how long the audio has been silent, and whether each process of the
-capture (Chromium, FFmpeg, Xvfb) is alive. When ``no_audio_timeout_s`` is set, a source silent for
-that long ends the capture with ``NoAudio`` (verdict ``no_audio``): a page that never plays sound
-is reported as such, not transcribed into an empty transcript.
+capture (Chromium, FFmpeg, Xvfb) is alive.
+
+Silence is judged differently before and after the first sound:
+
+- Before it, ``no_audio_timeout_s`` applies: a page silent from its start for that long ends the
+  capture with ``NoAudio`` (status ``no_audio``): autoplay blocked, a dead player, a page with
+  nothing to play is reported as such, not transcribed into an empty transcript.
+- After it, silence is a health state, not an end: status ``silent`` with its length in
+  ``silent_s`` (a live event pauses: a break, a speaker walking up, a feed being fixed). Only
+  ``silence_timeout_s``, when set (off by default), ends the capture after that much silence,
+  with ``SilenceTimeout``.
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .browser.errors import NoAudio
+from .browser.errors import NoAudio, SilenceTimeout
 from .constants import PCM_BYTES_PER_SAMPLE, SAMPLE_RATE_HZ
 from .decoder import PcmChunk
 from .errors import SerializationError
@@ -45,8 +53,10 @@ class HealthSample:
         bytes_per_s: PCM bytes received per second of wall time since the previous sample.
         silent_s: seconds of silence up to now (0 when this second was audible).
         alive: whether each process of the capture is running, by name.
-        status: ``ok``; ``silent`` (quiet, not yet for the timeout); ``no_audio`` (silent for the
-            timeout); ``dead`` (a process of the capture has exited).
+        status: ``ok``; ``silent`` (quiet: before the first sound, not yet for the no-audio timeout;
+            after it, for any length, ``silent_s`` says how long); ``no_audio`` (silent from the
+            start for the no-audio timeout); ``dead`` (a process of the capture has exited).
+        heard_sound: the capture has heard sound at least once (silence after it is a pause).
         sampled_at: wall clock (Unix seconds) when the sample was taken.
     """
 
@@ -59,6 +69,7 @@ class HealthSample:
     alive: Mapping[str, bool]
     status: HealthStatus
     sampled_at: float
+    heard_sound: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -72,6 +83,7 @@ class HealthSample:
             "alive": dict(self.alive),
             "status": self.status,
             "sampled_at": round(self.sampled_at, 3),
+            "heard_sound": self.heard_sound,
         }
 
     @classmethod
@@ -92,6 +104,7 @@ class HealthSample:
                 {str(k): bool(v) for k, v in dict(d["alive"]).items()},
                 status,  # type: ignore[arg-type]
                 float(d["sampled_at"]),
+                bool(d.get("heard_sound", False)),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise SerializationError(f"cannot decode HealthSample: {e}") from e
@@ -108,7 +121,12 @@ class HealthMonitor:
     Attributes:
         source: what is captured, named in samples and in the ``no_audio`` message.
         note: how it is captured, for the ``no_audio`` message (e.g. "an HTML page rendered in Chromium").
-        no_audio_timeout_s: silence for this long raises ``NoAudio``; None never does.
+        no_audio_timeout_s: silence from the start for this long raises ``NoAudio``; None never
+            does. It no longer applies once sound was heard.
+        silence_timeout_s: silence after sound for this long raises ``SilenceTimeout``; None (the
+            default) never does: a pause is a health state.
+        heard_sound: sound was heard already (a capture that continues a session which had sound:
+            its silence is a pause from the start).
         silence_dbfs: a second quieter than this is silent.
         processes: name → callable telling whether that process is alive.
         on_sample: called with each sample as it is taken (must not block).
@@ -117,6 +135,7 @@ class HealthMonitor:
     source: str
     note: str = ""
     no_audio_timeout_s: float | None = None
+    silence_timeout_s: float | None = None
     silence_dbfs: float = SILENCE_DBFS
     processes: Mapping[str, Callable[[], bool]] = field(default_factory=dict)
     on_sample: Callable[[HealthSample], None] | None = None
@@ -179,25 +198,34 @@ class HealthMonitor:
         status: HealthStatus = "ok"
         if not all(alive.values()):
             status = "dead"
-        elif self.no_audio_timeout_s is not None and self.silent_s >= self.no_audio_timeout_s:
+        elif not self.heard_sound and self.no_audio_timeout_s is not None and self.silent_s >= self.no_audio_timeout_s:
             status = "no_audio"
         elif self.silent_s > 0:
             status = "silent"
-        sample = HealthSample(self.source, end_s, level, self.bytes_total, rate, self.silent_s, alive, status, now)
+        sample = HealthSample(
+            self.source, end_s, level, self.bytes_total, rate, self.silent_s, alive, status, now, self.heard_sound
+        )
         self.history.append(sample)
         if self.on_sample is not None:
             self.on_sample(sample)
         return sample
 
     def verdict(self) -> NoAudio | None:
-        """``NoAudio`` once the source has been silent for the timeout."""
-        if self.no_audio_timeout_s is None or self.silent_s < self.no_audio_timeout_s:
-            return None
-        what = "played no sound" if not self.heard_sound else "has been silent"
+        """``NoAudio`` once the source has been silent from its start for the no-audio timeout;
+        ``SilenceTimeout`` once it has been silent after sound for the silence timeout (if set)."""
         source = f"{self.source}, {self.note}," if self.note else self.source
-        return NoAudio(
-            f"no_audio: {source} {what} for {self.silent_s:.0f} s "
-            f"(quieter than {self.silence_dbfs:.0f} dBFS; --no-audio-timeout sets the limit)"
+        if not self.heard_sound:
+            if self.no_audio_timeout_s is None or self.silent_s < self.no_audio_timeout_s:
+                return None
+            return NoAudio(
+                f"no_audio: {source} played no sound for {self.silent_s:.0f} s "
+                f"(quieter than {self.silence_dbfs:.0f} dBFS; --no-audio-timeout sets the limit)"
+            )
+        if self.silence_timeout_s is None or self.silent_s < self.silence_timeout_s:
+            return None
+        return SilenceTimeout(
+            f"silence_timeout: {source} has been silent for {self.silent_s:.0f} s after sound "
+            f"(quieter than {self.silence_dbfs:.0f} dBFS; --silence-timeout sets the limit)"
         )
 
     async def watch(self, pcm: AsyncIterable[PcmChunk]) -> AsyncIterator[PcmChunk]:

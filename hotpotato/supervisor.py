@@ -14,6 +14,8 @@ Chromium) printed. ``observe`` returns a ``Verdict``:
   no bytes for longer than ``detection_s`` (or ``burst_factor`` × the longest gap this source
   showed while healthy, so an HLS source delivering 6 s segments in bursts is not "stalled"; until
   it has seen ``learn_gaps`` gaps, at least ``initial_stall_s``),
+  the capture's own fault (a page that renders no frame, media playing into a silent sink: every
+  process alive and audio flowing, as silence, yet nothing can be heard),
   error lines and no audio for ``error_stall_s``, a live source delivering at well under real
   time, or no audio at all ``startup_s`` after the start.
 
@@ -54,6 +56,8 @@ class HealthProbe:
         last_error: the last of them.
         since_segment_s: seconds since the instance last emitted a segment (None: none yet).
         live: the source is live (a recorded file read at full speed has no real-time rate).
+        fault: the capture's own word that it is broken although its processes live (a page that
+            renders no frame, media playing into a silent sink); "" when it has none.
     """
 
     at: float
@@ -68,6 +72,7 @@ class HealthProbe:
     last_error: str = ""
     since_segment_s: float | None = None
     live: bool = True
+    fault: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -83,6 +88,7 @@ class HealthProbe:
             "last_error": self.last_error,
             "since_segment_s": None if self.since_segment_s is None else round(self.since_segment_s, 3),
             "live": self.live,
+            "fault": self.fault,
         }
 
     @classmethod
@@ -101,6 +107,7 @@ class HealthProbe:
                 str(d.get("last_error", "")),
                 None if d.get("since_segment_s") is None else float(d["since_segment_s"]),
                 bool(d.get("live", True)),
+                str(d.get("fault", "")),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise SerializationError(f"cannot decode HealthProbe: {e}") from e
@@ -267,6 +274,8 @@ class Supervisor:
             names = ", ".join(n for _, n in dead)
             what = "the tab's renderer" if name == "tab" else names
             return "broken", f"{what} exited" + (f" ({_short(p.last_error)})" if p.last_error else ""), since
+        if p.fault:
+            return "broken", _short(p.fault, 300), p.started_at
         if p.audio_at is None:
             waited = now - p.started_at
             if waited >= o.startup_s:

@@ -169,6 +169,7 @@ class _Tail:
     cancelled: bool = False
     dead_since: float | None = None
     health_at: float = 0.0
+    silent_s: float | None = None
     liveness_at: float = 0.0
     keeper: AudioKeeper | None = None
     done: bool = False
@@ -242,6 +243,8 @@ class DistributedRunner:
                 vocabulary=list(spec.vocabulary),
                 segmenter=LATENCY_PROFILES[spec.latency],
                 mode=spec.mode,
+                no_audio_timeout_s=spec.no_audio_timeout_s,
+                silence_timeout_s=spec.silence_timeout_s,
             )
         except KatoPotatoError as e:
             error = f"the session could not be scheduled: {e}"
@@ -270,7 +273,7 @@ class DistributedRunner:
         t = self._tails.get(session_id)
         if t is None:
             return None
-        return LiveInfo(t.health, t.duration_s, t.queue_depth, 0.0, t.level_dbfs)
+        return LiveInfo(t.health, t.duration_s, t.queue_depth, 0.0, t.level_dbfs, t.silent_s)
 
     def running(self) -> list[str]:
         return list(self._tails)
@@ -468,9 +471,11 @@ class DistributedRunner:
             level = probe.get("rms_dbfs")
             t.level_dbfs = float(level) if isinstance(level, int | float) else None
             health = health_of(rec.value, t.health)
+            quiet = probe.get("silent_s")
+            t.silent_s = round(float(quiet), 1) if health == "silent" and isinstance(quiet, int | float) else None
             if t.media_epoch is not None and t.stop_reason is None and health != t.health:
                 t.health = health
-                await self.store.set_status(sid, "running", health=health)
+                await self.store.set_status(sid, "running", health=health, silent_s=t.silent_s)
         cap = await self.broker.kv_get(capture_key(sid))
         if cap is not None:
             try:

@@ -40,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from couchpotato.constants import SAMPLE_RATE_HZ
 from couchpotato.decoder import PcmChunk
+from couchpotato.health import NO_AUDIO_TIMEOUT_S
 from couchpotato.pcm import encode_pcm16
 from couchpotato.records import EndEvent, Event, GapEvent, SessionEvent, TranscriptEvent, dumps
 from couchpotato.resolve import MODES, Mode
@@ -76,6 +77,9 @@ class SessionSpec:
         keep_audio: keep the captured audio for playback.
         outputs: the session's transcript sinks, as ``docsweb.storage_dict`` (secrets included:
             stored with the session, never sent to clients), each with its id.
+        no_audio_timeout_s: a page silent from its start this long ends with ``no_audio``.
+        silence_timeout_s: a page silent this long after sound ends with ``silence_timeout``
+            (None: never; silence after sound is a health state).
     """
 
     url: str
@@ -87,6 +91,8 @@ class SessionSpec:
     title: str = ""
     keep_audio: bool = True
     outputs: tuple[dict[str, Any], ...] = ()
+    no_audio_timeout_s: float | None = NO_AUDIO_TIMEOUT_S
+    silence_timeout_s: float | None = None
     id: str = field(default_factory=lambda: secrets.token_hex(6))
 
 
@@ -141,6 +147,7 @@ class LiveInfo:
     queue_depth: int
     asr_s: float
     level_dbfs: float | None
+    silent_s: float | None = None  # how long the source has been quiet, while its health is silent
 
 
 def status_line(status: str, **extra: Any) -> str:
@@ -306,12 +313,18 @@ class SessionStore:
         return stored[0]
 
     async def set_status(
-        self, session_id: str, status: str, *, health: str | None = None, error: str | None = None
+        self,
+        session_id: str,
+        status: str,
+        *,
+        health: str | None = None,
+        error: str | None = None,
+        silent_s: float | None = None,
     ) -> StoredEvent:
+        """A ``status`` event (with ``silent_s``, how long the source has been quiet, when given)."""
         async with self._session_tx(session_id) as conn:
-            stored = await self.events.insert(
-                conn, session_id, [("status", status_line(status, health=health, error=error))]
-            )
+            line = status_line(status, health=health, error=error, silent_s=silent_s)
+            stored = await self.events.insert(conn, session_id, [("status", line)])
             values: dict[str, Any] = {"status": status}
             if health is not None:
                 values["health"] = health

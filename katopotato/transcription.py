@@ -46,6 +46,7 @@ from couchpotato.capture import CaptureOptions
 from couchpotato.constants import DEFAULT_MODEL, GAP_TIMEOUT_S
 from couchpotato.corrections import Corrections
 from couchpotato.errors import AsrError, CouchPotatoError
+from couchpotato.health import NO_AUDIO_TIMEOUT_S
 from couchpotato.keyed import VersionedValue, Write, update_keyed
 from couchpotato.pcm import decode_pcm16, encode_pcm16
 from couchpotato.records import (
@@ -165,6 +166,8 @@ class CaptureParams(BaseModel):
     corrections: dict[str, str] = Field(default_factory=dict)
     segmenter: dict[str, float] = Field(default_factory=dict)
     mode: Literal["auto", "direct", "browser"] = "auto"
+    no_audio_timeout_s: float | None = Field(NO_AUDIO_TIMEOUT_S, gt=0)
+    silence_timeout_s: float | None = Field(None, gt=0)
     takeover: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
 
     @field_validator("segmenter")
@@ -478,7 +481,14 @@ def _runtime(ctx: JobContext, p: CaptureParams, settings: TranscriptionSettings,
     mode = p.mode
     if mode == "auto" and store.state.source_kind:  # a later instance: resolved the way the first one was
         mode = "browser" if store.state.source_kind == "browser" else "direct"
-    options = CaptureOptions(realtime=p.realtime, duration_s=p.duration_s, allow_local=settings.allow_local, mode=mode)
+    options = CaptureOptions(
+        realtime=p.realtime,
+        duration_s=p.duration_s,
+        allow_local=settings.allow_local,
+        mode=mode,
+        no_audio_timeout_s=p.no_audio_timeout_s,
+        silence_timeout_s=p.silence_timeout_s,
+    )
     host = _JobHost(ctx, p, ctx.job.id, ctx.job.worker or "")
     drafter = None
     if settings.partials:

@@ -16,6 +16,7 @@ from .errors import (
     DisplayError,
     NoAudio,
     RecorderError,
+    SilenceTimeout,
 )
 from .session import BrowserOptions, BrowserSession, SessionResources
 
@@ -30,4 +31,5 @@ __all__ = [
     "NoAudio",
     "RecorderError",
     "SessionResources",
+    "SilenceTimeout",
 ]

@@ -20,12 +20,14 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from .constants import AUDIO_BUFFER_FRAMES, CHROMIUM_BINARY, CHROMIUM_TERM_GRACE_S, WINDOW_SIZE_PX
+from .devtools import DevToolsPipe
 from .errors import BrowserUnavailable
 from .process import TAG_ENV, collect_lines, package_hint, spawn, stop_group
 
@@ -39,8 +41,10 @@ def chromium_argv(
     user_data_dir: Path,
     proxy_url: str,
     window_size: tuple[int, int] = WINDOW_SIZE_PX,
+    extra_args: Sequence[str] = (),
 ) -> list[str]:
-    """Chromium's command line for capturing ``url`` (flags checked on Debian's Chromium 156)."""
+    """Chromium's command line for capturing ``url`` (flags checked on Debian's Chromium 156);
+    ``extra_args`` go last before the URL."""
     proxy_host = urlsplit(proxy_url).hostname or "127.0.0.1"
     width, height = window_size
     return [
@@ -68,6 +72,8 @@ def chromium_argv(
         f"--window-size={width},{height}",
         "--window-position=0,0",
         "--kiosk",
+        "--remote-debugging-pipe",  # DevTools on fds 3/4 only (devtools.py): no port, nothing else reaches it
+        *extra_args,
         url,
     ]
 
@@ -109,6 +115,7 @@ class Chromium:
         tag: str,
         binary: str = CHROMIUM_BINARY,
         window_size: tuple[int, int] = WINDOW_SIZE_PX,
+        extra_args: Sequence[str] = (),
     ) -> None:
         self.url = url
         self.workdir = workdir
@@ -119,11 +126,14 @@ class Chromium:
             user_data_dir=workdir / "profile",
             proxy_url=proxy_url,
             window_size=window_size,
+            extra_args=extra_args,
         )
         self.env = chromium_env(
             os.environ, home=workdir, display=display, pulse_server=pulse_server, sink=sink, tag=tag
         )
         self.stderr: deque[str] = deque(maxlen=40)
+        self.devtools = DevToolsPipe()
+        self.started_at: float | None = None  # monotonic, when it was spawned
         self._proc: asyncio.subprocess.Process | None = None
         self._err_task: asyncio.Task[None] | None = None
 
@@ -149,7 +159,15 @@ class Chromium:
         if shutil.which(self.binary) is None:
             raise BrowserUnavailable(package_hint("chromium"))
         self.workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self._proc = await spawn(self.argv, self.env)
+        try:
+            self._proc = await spawn(
+                self.argv, self.env, pass_fds=self.devtools.child_fds, preexec_fn=self.devtools.remap
+            )
+        except BaseException:
+            await self.devtools.close()
+            raise
+        self.started_at = time.monotonic()
+        await self.devtools.open()
         assert self._proc.stderr is not None
         self._err_task = asyncio.ensure_future(collect_lines(self._proc.stderr, self.stderr, "chromium"))
         return self
@@ -163,6 +181,7 @@ class Chromium:
         if self._err_task is not None:
             self._err_task.cancel()
             await asyncio.gather(self._err_task, return_exceptions=True)
+        await self.devtools.close()
 
 
 __all__ = ["Chromium", "chromium_argv", "chromium_env"]

@@ -34,3 +34,14 @@ REAP_TIMEOUT_S = 3.0
 # yt-dlp resolution of pages
 YTDLP_TIMEOUT_S = 45.0
 YTDLP_SOCKET_TIMEOUT_S = 15
+
+# A broken capture that is not a dead process (devtools.py; Capture.fault): a page that has rendered
+# no frame this long after Chromium started (normally under 2 s here, 3-5 s with three sessions on
+# 2 busy cores), or a media element that plays audibly this long while the sink has stayed silent
+# since the start. Chromium's DevTools pipe is asked every PAGE_POLL_S, each answer given
+# PAGE_STATE_TIMEOUT_S (a renderer that renders nothing never answers).
+FIRST_FRAME_TIMEOUT_S = 15.0
+SILENT_SINK_S = 10.0
+PAGE_POLL_S = 1.0
+PAGE_STATE_TIMEOUT_S = 2.0
+BROKEN_PAGE_RESTARTS = 2  # without HotPotato (the CLI): new Chromiums tried in the same session

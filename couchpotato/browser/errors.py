@@ -8,6 +8,7 @@
     │   ├── BrowserCrashed                     Chromium exited while the page was being captured
     │   └── RecorderError                      FFmpeg cannot record the sink or the screen
     └── NoAudio                                the page played no sound for the no-audio timeout
+        └── SilenceTimeout                     silent after sound for the (optional) silence timeout
 
 Every message is one line meant for a user, naming the cause and, where there is one, the fix.
 """
@@ -47,6 +48,13 @@ class NoAudio(SourceError):
     code = "no_audio"
 
 
+class SilenceTimeout(NoAudio):
+    """The source was silent, after it had played sound, for longer than the silence timeout (off
+    by default: without it, silence after sound is a health state, not an end)."""
+
+    code = "silence_timeout"
+
+
 __all__ = [
     "AudioServerError",
     "BrowserCrashed",
@@ -55,4 +63,5 @@ __all__ = [
     "DisplayError",
     "NoAudio",
     "RecorderError",
+    "SilenceTimeout",
 ]

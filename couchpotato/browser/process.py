@@ -53,11 +53,21 @@ async def spawn(
     stdin: int | None = asyncio.subprocess.DEVNULL,
     stdout: int | None = asyncio.subprocess.DEVNULL,
     stderr: int | None = asyncio.subprocess.PIPE,
+    pass_fds: Sequence[int] = (),
+    preexec_fn: Callable[[], object] | None = None,
 ) -> asyncio.subprocess.Process:
-    """Start ``argv`` (no shell) in a new session and process group."""
+    """Start ``argv`` (no shell) in a new session and process group; ``pass_fds`` stay open in it and
+    ``preexec_fn`` (dup2 only: it runs between fork and exec) may move them where it expects them."""
     try:
         return await asyncio.create_subprocess_exec(
-            *argv, stdin=stdin, stdout=stdout, stderr=stderr, env=dict(env), start_new_session=True
+            *argv,
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+            env=dict(env),
+            start_new_session=True,
+            pass_fds=tuple(pass_fds),
+            preexec_fn=preexec_fn,
         )
     except FileNotFoundError as e:
         raise BrowserUnavailable(package_hint(argv[0])) from e

@@ -120,15 +120,33 @@ class MonitorRecorder:
             self._queue.put_nowait(e)
 
     async def chunks(self) -> AsyncIterator[PcmChunk]:
-        """Every chunk recorded since entry; raises the recorder's error if FFmpeg gives up."""
+        """Every chunk recorded since entry; raises the recorder's error if FFmpeg gives up, and
+        ``RecorderError`` if the pump stopped without a word (never a wait with nothing to wait for)."""
         while True:
-            item = await self._queue.get()
+            item = await self._next()
             if item is _END:
                 return
             if isinstance(item, BaseException):
                 raise RecorderError(f"recording the page's sound failed: {item}") from item
             assert isinstance(item, PcmChunk)
             yield item
+
+    async def _next(self) -> PcmChunk | BaseException | object:
+        if not self._queue.empty() or self._pump is None:
+            return self._queue.get_nowait() if not self._queue.empty() else await self._queue.get()
+        getter = asyncio.ensure_future(self._queue.get())
+        try:
+            await asyncio.wait({getter, self._pump}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not getter.done():
+                getter.cancel()
+                await asyncio.gather(getter, return_exceptions=True)
+        if getter.done() and not getter.cancelled():
+            return getter.result()
+        if not self._queue.empty():  # the pump's last word arrived as it ended
+            return self._queue.get_nowait()
+        why = self._pump.exception() if not self._pump.cancelled() else None
+        return SourceError(f"the recorder stopped ({type(why).__name__ if why else 'cancelled'}: {why})")
 
 
 def screen_argv(display: str, monitor: str, out: Path, size: tuple[int, int] = WINDOW_SIZE_PX) -> list[str]:

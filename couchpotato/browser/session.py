@@ -62,6 +62,8 @@ class BrowserOptions:
         pulse_runtime_dir: where the worker's own daemon lives (default: a per-user temp folder).
         record_video: keep an MP4 of the screen and sound at this path.
         stall_timeout_s: no PCM from the sink's monitor for this long is a stall.
+        chromium_args: more Chromium flags, before the page's URL (e.g. ``--enable-logging=stderr``
+            to see Chromium's own log lines among its stderr lines).
     """
 
     window_size: tuple[int, int] = WINDOW_SIZE_PX
@@ -70,6 +72,7 @@ class BrowserOptions:
     pulse_runtime_dir: Path | None = None
     record_video: Path | None = None
     stall_timeout_s: float = STALL_TIMEOUT_S
+    chromium_args: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,8 @@ class BrowserSession:
         self.chromium: Chromium | None = None
         self._stack = contextlib.AsyncExitStack()
         self._groups: tuple[int, ...] = ()
+        self.restarts = 0  # Chromiums replaced (restart_chromium)
+        self._restarting = False
 
     async def __aenter__(self) -> BrowserSession:
         try:
@@ -153,23 +158,44 @@ class BrowserSession:
                     size=opts.window_size,
                 )
             )
-        self.chromium = await stack.enter_async_context(
-            Chromium(
-                self.url,
-                workdir=workdir,
-                display=self.display.name,
-                pulse_server=self.pulse_server,
-                sink=self.sink.name,
-                proxy_url=self.proxy_url,
-                tag=self.tag,
-                binary=opts.chromium,
-                window_size=opts.window_size,
-            )
-        )
+        self.chromium = await stack.enter_async_context(self._new_chromium(workdir))
         self._groups = self.groups()
         pin = asyncio.create_task(self._pin(self.sink))
         stack.push_async_callback(_cancel, pin)
         log.debug("browser session %s: display %s, sink %s, %s", self.tag, self.display.name, self.sink.name, self.url)
+
+    def _new_chromium(self, workdir: Path) -> Chromium:
+        assert self.display is not None and self.pulse_server is not None and self.sink is not None
+        opts = self.options
+        return Chromium(
+            self.url,
+            workdir=workdir,
+            display=self.display.name,
+            pulse_server=self.pulse_server,
+            sink=self.sink.name,
+            proxy_url=self.proxy_url,
+            tag=self.tag,
+            binary=opts.chromium,
+            window_size=opts.window_size,
+            extra_args=opts.chromium_args,
+        )
+
+    async def restart_chromium(self, reason: str) -> None:
+        """Replace Chromium with a new one (a fresh profile) on the same display and sink: the
+        recorder, hence the media clock, goes on. For a Chromium that renders or plays nothing."""
+        assert self.workdir is not None and self.chromium is not None
+        self.restarts += 1
+        log.warning("browser session %s: %s; starting a new Chromium (restart %d)", self.tag, reason, self.restarts)
+        self._restarting = True  # the old one's exit is not a crash
+        try:
+            await self.chromium.__aexit__(None, None, None)  # its exit on the stack finds it stopped
+            new = self._new_chromium(self.workdir / f"restart-{self.restarts}")
+            await new.__aenter__()
+            self._stack.push_async_callback(new.__aexit__, None, None, None)
+            self.chromium = new
+            self._groups = (*self._groups, *self.groups())
+        finally:
+            self._restarting = False
 
     async def _pin(self, sink: PulseSink) -> None:
         try:
@@ -206,7 +232,7 @@ class BrowserSession:
         """The page's sound, from the moment the recorder started (before Chromium did)."""
         assert self.recorder is not None and self.chromium is not None and self.display is not None
         async for chunk in self.recorder.chunks():
-            if not self.chromium.alive():
+            if not self._restarting and not self.chromium.alive():
                 why = self.chromium.last_complaint()
                 raise BrowserCrashed(
                     f"Chromium exited (code {self.chromium.returncode}) while capturing {self.url}"

@@ -12,6 +12,7 @@ from .media import (
     corpus_paragraphs,
     hls_live,
     serve_directory,
+    serve_in_turns,
     synthesize,
 )
 from .rtsp import rtsp_available, rtsp_live
@@ -26,6 +27,7 @@ __all__ = [
     "rtsp_available",
     "rtsp_live",
     "serve_directory",
+    "serve_in_turns",
     "synthesize",
     "wer",
 ]

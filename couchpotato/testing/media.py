@@ -187,6 +187,44 @@ def serve_directory(
         server.server_close()
 
 
+class _TurnsHandler(_QuietHandler):
+    """``_QuietHandler`` that answers one path with the next of a series of pages on each request."""
+
+    turns_path = ""
+    turns: Sequence[str] = ()
+    served: list[str]
+
+    def do_GET(self) -> None:
+        if urlsplit(self.path).path != self.turns_path:
+            return super().do_GET()
+        body = self.turns[min(len(self.served), len(self.turns) - 1)].encode()
+        self.served.append(self.headers.get("User-Agent", ""))
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@contextlib.contextmanager
+def serve_in_turns(folder: Path, name: str, pages: Sequence[str]) -> Iterator[tuple[str, list[str]]]:
+    """Serve ``folder``, and at ``/<name>`` the first of ``pages`` to the first request, the second
+    to the second… (the last one from then on): a page that breaks the first browsers that open it.
+    Yields the page's URL and the User-Agent of each request for it, in order."""
+    served: list[str] = []
+    attrs = {"turns_path": f"/{name}", "turns": tuple(pages), "served": served}
+    handler = functools.partial(type("_Turns", (_TurnsHandler,), attrs), directory=str(folder))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/{name}", served
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @contextlib.contextmanager
 def hls_live(
     audio: Path, folder: Path, *, segment_s: float = 1.0, window: int = 6, wait_s: float = 15.0

@@ -9,7 +9,8 @@
     ├── Conflict          409 output_exists, job_not_finished, job_failed, job_cancelled, job_state,
     │                         swap_refused
     ├── Unprocessable     422 source_not_found, source_unreachable, not_media, no_audio_track,
-    │                         source_stalled, no_audio, source_error, unsupported_option, invalid_outputs
+    │                         source_stalled, no_audio, silence_timeout, source_error, unsupported_option,
+    │                         invalid_outputs
     └── Unavailable       503 unavailable, search_unavailable, broker_unavailable
 
 ``error_body`` builds the JSON; ``from_exception`` maps the exceptions of every package to these

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
+from couchpotato.health import NO_AUDIO_TIMEOUT_S
 from docsweb import SinkSpec
 
 from ..auth import SCOPES
@@ -72,6 +73,20 @@ class SessionCreate(_Model):
         "4-9 s, half the CPU of balanced, final text up to 9 s later",
     )
     keep_audio: bool | None = Field(None, description="keep captured audio for playback (default: the service's)")
+    no_audio_timeout_s: float = Field(
+        NO_AUDIO_TIMEOUT_S,
+        gt=0,
+        le=86_400,
+        description="a page (browser capture) that makes no sound within this many seconds of its start ends "
+        "the session with `no_audio`; once it has made sound, silence is a health state (`silent`), not an end",
+    )
+    silence_timeout_s: float | None = Field(
+        None,
+        gt=0,
+        le=86_400,
+        description="end a page's session with `silence_timeout` after this many seconds of silence following "
+        "sound (default: never; a live event may pause as long as it likes)",
+    )
     outputs: list[SinkSpec] = Field(
         default_factory=list,
         max_length=20,
@@ -132,6 +147,9 @@ class SessionOut(_Model):
     title: str
     status: SessionStatus
     health: str = Field(description="unknown, ok, silent, no_audio, dead, stalled or ended")
+    silent_s: float | None = Field(
+        None, description="while health is silent: how long the source has been quiet (seconds)"
+    )
     source: SourceOut
     mode: str
     realtime: bool

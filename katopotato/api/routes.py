@@ -119,6 +119,7 @@ def session_out(service: Service, r: SessionRecord, outputs: list[dict[str, Any]
         title=r.title,
         status=r.status,  # type: ignore[arg-type]
         health=(live.health if live and r.status == "running" else r.health),
+        silent_s=live.silent_s if live and r.status == "running" else None,
         source=SourceOut(url=r.url, kind=r.source_kind, reason=r.source_reason),
         mode=r.mode,
         realtime=r.realtime,
@@ -180,6 +181,8 @@ async def create_session(request: web.Request) -> web.StreamResponse:
         title=(body.title or "").strip(),
         keep_audio=service.settings.keep_audio if body.keep_audio is None else body.keep_audio,
         outputs=service.outputs.storage(outputs),
+        no_audio_timeout_s=body.no_audio_timeout_s,
+        silence_timeout_s=body.silence_timeout_s,
     )
     record = await service.runner.start(spec, created_by=get_principal(request).token_id)
     if outputs:

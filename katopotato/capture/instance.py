@@ -251,6 +251,9 @@ class CaptureBase:
         assert cap.source is not None
         self.inst.kind, self.inst.live = cap.source.kind, cap.source.live
         cap.options = await options(cap)
+        st = self.store.state
+        if st.heard_sound or st.next_seq > 0:  # the session has had sound: a pause is not no_audio
+            cap.options = replace(cap.options, heard_sound=True)
         if cap.browser is not None and cap.browser.recorder is not None and self.settings.supervise:
             cap.browser.recorder.decoder.reconnect_attempts = 0  # a failed recorder is failed over
         self.inst.cap = cap

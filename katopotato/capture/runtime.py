@@ -200,6 +200,11 @@ class OwnerRuntime(Supervision):
     async def _tick(self) -> Outcome | None:
         now = time.time()
         await self._supervise(now)
+        st = self.store.state
+        monitor = self.inst.cap.monitor if self.inst.cap is not None else None
+        if not st.heard_sound and monitor is not None and monitor.heard_sound:
+            st.heard_sound = True  # a later instance of the session is not judged by the no-audio timeout
+            await self.store.save()
         await self._drain_check()
         outcome = await self._follow_swap(now)
         if outcome is not None:

@@ -31,6 +31,8 @@ class CaptureState:
         clock: the source's stream time on the session's clock (``ClockRef``), when it has one.
         handover: ``{swap, cut, next_seq}``: the owner stopped emitting at ``cut`` for that swap.
         source_kind: what kind of source it is (file, hls, browser…).
+        heard_sound: the session's source has made sound (a page's later instances are then not
+            judged by the no-audio timeout: its silence is a pause).
     """
 
     next_seq: int = 0
@@ -44,6 +46,7 @@ class CaptureState:
     clock: dict[str, Any] | None = None
     handover: dict[str, Any] | None = None
     source_kind: str = ""
+    heard_sound: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -58,6 +61,7 @@ class CaptureState:
             "clock": self.clock,
             "handover": self.handover,
             "source_kind": self.source_kind,
+            "heard_sound": self.heard_sound,
             "updated_at": time.time(),
         }
 
@@ -75,6 +79,7 @@ class CaptureState:
             d.get("clock"),
             d.get("handover"),
             str(d.get("source_kind", "")),
+            bool(d.get("heard_sound", False)),
         )
 
 

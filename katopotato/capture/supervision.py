@@ -38,6 +38,7 @@ class Supervision(OldSide):
             last_error=last_error or (str(self.inst.capture_error) if self.inst.capture_error else ""),
             since_segment_s=None if self.inst.last_segment_at is None else now - self.inst.last_segment_at,
             live=self.inst.live,
+            fault=cap.fault(),
         )
 
     async def _supervise(self, now: float) -> None:

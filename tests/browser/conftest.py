@@ -40,6 +40,11 @@ TEXT_B = (
     "Volcanic islands in the southern ocean are home to thousands of penguins. "
     "Scientists counted every nest along the rocky shore."
 )
+# A third, with no content word in common with either, for three pages at once.
+TEXT_C = (
+    "Farmers harvested pumpkins and carrots before the frost arrived. "
+    "Their tractors rumbled through muddy fields until midnight."
+)
 
 
 def _missing() -> list[str]:
@@ -63,6 +68,7 @@ class Site:
     folder: Path
     speech_a_s: float
     speech_b_s: float
+    speech_c_s: float
 
 
 def _duration(path: Path) -> float:
@@ -98,6 +104,17 @@ window.addEventListener('load', () => setTimeout(async () => {
     # index first: the test server ignores Range requests, so FFmpeg cannot seek to an index at the end).
     "video.html": '<!doctype html><html><body><video controls src="clip.mp4"></video></body></html>',
     "silent.html": "<!doctype html><html><body><p>Nothing to hear here.</p></body></html>",
+    # Sound started by script after load (as a live player does), one page per text.
+    **{
+        f"script_{x}_1s.html": f"""<!doctype html><html><body><h1>{x}</h1><script>
+window.addEventListener('load', () => setTimeout(() => {{
+  const audio = new Audio('speech_{x}.wav');
+  audio.play();
+  document.title = 'playing';
+}}, 1000));
+</script></body></html>"""
+        for x in "abc"
+    },
 }
 
 
@@ -108,6 +125,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     folder = tmp_path_factory.mktemp("site")
     a = synthesize(TEXT_A, folder / "speech_a.wav", "espeak:en-us")
     b = synthesize(TEXT_B, folder / "speech_b.wav", "flite:slt")
+    c = synthesize(TEXT_C, folder / "speech_c.wav", "flite:rms")
     subprocess.run(
         ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "color=c=navy:s=160x120:r=10", "-i", str(a),
          "-shortest", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-movflags", "+faststart",
@@ -117,7 +135,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     for name, html in PAGES.items():
         (folder / name).write_text(html, encoding="utf-8")
     with serve_directory(folder) as url:
-        yield Site(url, folder, _duration(a), _duration(b))
+        yield Site(url, folder, _duration(a), _duration(b), _duration(c))
 
 
 @pytest.fixture(scope="session")

@@ -69,7 +69,9 @@ def test_leftovers_of_a_killed_worker_are_cleaned_by_the_next_session(site: Site
         worker.kill()  # SIGKILL to the worker alone: no chance to clean up
         worker.wait()
         left = [*info["pids"], info["xvfb"]]
-        assert len(info["pids"]) >= 3 and all(_running(pid) for pid in left), "nothing was left behind to clean"
+        # Chromium goes by itself (its DevTools pipe to the worker closed) and FFmpeg at its next write
+        # to the dead worker; Xvfb, the sink and the directory stay until someone cleans them up.
+        assert len(info["pids"]) >= 3 and _running(info["xvfb"]), "nothing was left behind to clean"
         assert info["module"] in [index for index, _, _ in modules_of(info["server"])]
 
         killed, removed = sweep_orphans(Path(tempfile.gettempdir()), min_age_s=0)

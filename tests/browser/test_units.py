@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from couchpotato.browser.chromium import chromium_argv, chromium_env
-from couchpotato.browser.errors import NoAudio
+from couchpotato.browser.errors import NoAudio, SilenceTimeout
 from couchpotato.browser.process import TAG_ENV
 from couchpotato.decoder import PcmChunk
-from couchpotato.health import FLOOR_DBFS, HealthMonitor
+from couchpotato.health import FLOOR_DBFS, HealthMonitor, HealthSample
 from couchpotato.resolve import Unresolved, _pick
 
 SR = 16_000
@@ -51,12 +52,38 @@ def test_no_audio_after_the_timeout_and_not_before() -> None:
     assert monitor.latest is not None and monitor.latest.status == "no_audio"
 
 
-def test_sound_resets_the_silence_and_changes_the_message() -> None:
+def test_after_sound_silence_is_a_health_state_not_an_end() -> None:
     monitor = HealthMonitor("page", no_audio_timeout_s=2)
-    audio = np.concatenate([np.zeros(SR, dtype=np.float32), tone(1.0), np.zeros(2 * SR, dtype=np.float32)])
-    statuses = [s.status for c in chunks(audio) for s in monitor.observe(c)]
-    assert statuses == ["silent", "ok", "silent", "no_audio"]
-    assert "has been silent for 2 s" in str(monitor.verdict())
+    audio = np.concatenate([np.zeros(SR, dtype=np.float32), tone(1.0), np.zeros(40 * SR, dtype=np.float32)])
+    samples = [s for c in chunks(audio) for s in monitor.observe(c)]
+    assert [s.status for s in samples] == ["silent", "ok"] + ["silent"] * 40
+    assert [s.heard_sound for s in samples[:3]] == [False, True, True]
+    assert samples[-1].silent_s == 40.0
+    assert monitor.verdict() is None, "the no-audio timeout applies only until the first sound"
+    wire = samples[-1].to_dict()
+    assert wire["status"] == "silent" and wire["silent_s"] == 40.0 and wire["heard_sound"] is True
+    assert HealthSample.from_dict(wire).to_dict() == wire
+
+
+def test_the_silence_timeout_ends_after_sound_only_when_set() -> None:
+    monitor = HealthMonitor("page", note="an HTML page rendered in Chromium", no_audio_timeout_s=2,
+                            silence_timeout_s=5)  # fmt: skip
+    for c in chunks(np.concatenate([tone(1.0), np.zeros(int(4.9 * SR), dtype=np.float32)])):
+        monitor.observe(c)
+    assert monitor.verdict() is None
+    for c in chunks(np.zeros(SR, dtype=np.float32), start=int(5.9 * SR)):
+        monitor.observe(c)
+    error = monitor.verdict()
+    assert isinstance(error, SilenceTimeout) and error.code == "silence_timeout"
+    assert str(error).startswith(
+        "silence_timeout: page, an HTML page rendered in Chromium, has been silent for 5 s after sound"
+    )
+
+
+def test_a_capture_continuing_a_session_with_sound_is_not_judged_no_audio() -> None:
+    monitor = HealthMonitor("page", no_audio_timeout_s=2, heard_sound=True)
+    statuses = [s.status for c in chunks(np.zeros(5 * SR, dtype=np.float32)) for s in monitor.observe(c)]
+    assert statuses == ["silent"] * 5 and monitor.verdict() is None
 
 
 def test_a_dead_process_is_reported() -> None:
@@ -104,7 +131,8 @@ def test_chromium_goes_through_the_proxy_even_for_loopback() -> None:
     assert "--proxy-bypass-list=<-loopback>" in argv
     assert "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1" in argv
     assert "--disable-quic" in argv and "--force-webrtc-ip-handling-policy=disable_non_proxied_udp" in argv
-    assert argv[-2:] == ["--kiosk", "https://example.org/"]
+    assert argv[-3:] == ["--kiosk", "--remote-debugging-pipe", "https://example.org/"]
+    assert not any(a.startswith("--remote-debugging-port") for a in argv), "DevTools on a pipe only, never a port"
 
 
 def test_chromium_environment_is_the_sessions_own() -> None:
@@ -113,3 +141,17 @@ def test_chromium_environment_is_the_sessions_own() -> None:
     assert env["DISPLAY"] == ":7" and env["PULSE_SINK"] == "cp-1" and env["PULSE_SERVER"] == "unix:/s"
     assert env["HOME"] == "/tmp/h" and env[TAG_ENV] == "t1" and env["LANG"] == "C"
     assert "https_proxy" not in env
+
+
+async def test_a_recorder_whose_pump_died_without_a_word_is_an_error_not_a_wait() -> None:
+    from couchpotato.browser.errors import RecorderError
+    from couchpotato.browser.recorder import MonitorRecorder
+
+    recorder = MonitorRecorder("nowhere.monitor", server="unix:/nonexistent", env={}, stall_timeout_s=1.0)
+
+    async def pump() -> None:
+        raise RuntimeError("libpulse went away")
+
+    recorder._pump = asyncio.ensure_future(pump())
+    with pytest.raises(RecorderError, match="RuntimeError: libpulse went away"):
+        await asyncio.wait_for(anext(aiter(recorder.chunks())), 5)

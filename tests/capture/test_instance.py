@@ -5,7 +5,9 @@ with a fake host on the memory broker."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +18,7 @@ from couchpotato.errors import NotMedia, SourceNotFound, SourceStalled, SourceUn
 from katopotato.broker import MemoryBroker
 from katopotato.capture import CaptureStore, Instance
 from katopotato.capture.instance import _Chunks, can_reread, contiguous, instance_failure
+from tests.conftest import requires_media_tools
 
 from .conftest import SID, FakeHost, make_capture, owned, segment
 
@@ -119,3 +122,21 @@ async def test_ending_with_an_error_releases_what_a_cut_held(broker: MemoryBroke
     assert outcome.kind == "ended" and outcome.error == "no audio for 30 s"
     assert [s.segment.seq for s in host.segments] == [0] and not cap.inst.gate.closed
     await cap.close()
+
+
+@requires_media_tools
+async def test_an_instance_of_a_session_that_had_sound_is_not_judged_no_audio(
+    broker: MemoryBroker, short_speech: tuple[Path, str]
+) -> None:
+    path, _text = short_speech
+    for heard in (False, True):
+        capture = make_capture(broker, FakeHost(), path)
+        await capture.store.load()
+        capture.store.state.heard_sound = heard
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                cap = await capture._enter(stack, capture._direct_options)
+                assert cap.options.heard_sound is heard
+                assert cap.monitor is not None and cap.monitor.heard_sound is heard
+        finally:
+            await capture.close()

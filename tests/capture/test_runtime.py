@@ -38,6 +38,7 @@ async def test_the_owner_cuts_a_recorded_file_into_segments(
     assert all(s.segment.epoch == 0 and s.segment.keep_end > s.segment.keep_start for s in host.segments)
     st = await CaptureStore(broker, SID).load()
     assert st.announced and st.next_seq == len(seqs) and st.owner == host.job_id and st.source_kind == "file"
+    assert st.heard_sound, "kept for later instances: they are not judged no_audio"
     assert st.resume_sample >= round(host.segments[-1].segment.keep_end * 16_000) - 1
     assert [e.data["type"] for e in await broker.read(transcript_stream(SID))] == ["session"]
     assert probe.bytes_total > 0 and host.progress_s, "progress was reported"

@@ -15,7 +15,7 @@ from .conftest import SID
 def test_capture_state_round_trips() -> None:
     st = CaptureState(next_seq=7, resume_sample=16_000, media_epoch=1.5, epoch=2, announced=True, owner="j",
                       clock={"sample": 0, "pts": 0.0}, handover={"swap": "s", "cut": 9, "next_seq": 7},
-                      source_kind="hls")  # fmt: skip
+                      source_kind="hls", heard_sound=True)  # fmt: skip
     again = CaptureState.from_dict(st.to_dict())
     assert again == st
 

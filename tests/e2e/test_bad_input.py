@@ -136,7 +136,9 @@ def test_local_file_problems(cli: Any, tmp_path: Path) -> None:
 
 def test_bad_usage_exits_2(cli: Any, short_speech: tuple[Path, str], tmp_path: Path) -> None:
     wav = str(short_speech[0])
-    for args in (["--duration", "-1"], ["--asr-workers", "0"], ["--format", "docx"], ["--language", "fr"]):
+    bad_args = (["--duration", "-1"], ["--asr-workers", "0"], ["--format", "docx"], ["--language", "fr"],
+                ["--silence-timeout", "0"], ["--no-audio-timeout", "-3"])  # fmt: skip
+    for args in bad_args:
         run = cli("transcribe", wav, *args)
         assert run.returncode == 2 and "Traceback" not in run.stderr and run.stderr.startswith("couchpotato: error:")
     bad = tmp_path / "bad.toml"

@@ -19,16 +19,17 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from couchpotato.testing import Programme, wer
+from couchpotato.testing import Programme, serve_in_turns, synthesize, wer
 from hotpotato.testing import clock_offsets, epoch_steps, swap_word_errors
 from katopotato.api.swaps import request_swap, swap_status
 from katopotato.blobs import FileBlobStore
@@ -67,9 +68,9 @@ async def cluster(redis_url: str, tmp_path: Path) -> AsyncIterator[Cluster]:
             yield Cluster(Scheduler(broker, reg), blobs)
 
 
-async def start_page(sched: Scheduler, url: str, duration_s: float) -> str:
+async def start_page(sched: Scheduler, url: str, duration_s: float, **options: Any) -> str:
     sid = "page-" + uuid.uuid4().hex[:6]
-    await start_session(sched, sid, url, mode="browser", duration_s=duration_s)
+    await start_session(sched, sid, url, mode="browser", duration_s=duration_s, **options)
     return sid
 
 
@@ -115,14 +116,18 @@ async def test_a_quiet_page_is_not_swapped_and_a_killed_chromium_is(
 ) -> None:
     sched = cluster.sched
     url = live_site.live_url("quiet.wav", time.time() + 4.0)
-    sid = await start_page(sched, url, quiet_programme.duration_s + 8.0)
+    # a no-audio timeout shorter than the pause: it applies only until the first sound, so the
+    # pause is a health state, not the end of the session (nor of the instance swapped in later)
+    sid = await start_page(sched, url, quiet_programme.duration_s + 8.0, no_audio_timeout_s=8.0)
     verdicts: list[str] = []
+    silences: list[float] = []
 
     async def watch() -> None:
         while True:
             health = (await swap_status(sched, sid))["health"]
             if health:
                 verdicts.append(health["verdict"]["state"])
+                silences.append(health["probe"]["silent_s"])
             await asyncio.sleep(0.5)
 
     watcher = asyncio.create_task(watch())
@@ -130,6 +135,7 @@ async def test_a_quiet_page_is_not_swapped_and_a_killed_chromium_is(
         # through the 12 s pause (after the first paragraph, about 19 s in) and into the second one
         await media_reached(sched, sid, 36.0)
         assert "silent" in verdicts and "broken" not in verdicts, verdicts
+        assert max(silences) >= 10.0, "the pause outlasted the no-audio timeout and the session went on"
         assert (await swap_status(sched, sid))["swap"] is None, "the quiet page was not swapped"
         victim = chromium_of(os.getpid(), url.split("?")[0].rsplit("/", 1)[-1])
         assert victim is not None
@@ -179,3 +185,54 @@ async def test_a_swap_whose_alignment_is_not_confident_is_refused(
     assert [s.type for s in run.swaps] == ["swap_started", "swap_failed"]
     assert {seg.epoch for seg, _ in run.segments} == {0}, "the old instance captured to the end"
     assert wer(programme.text, run.text) <= WER_BOUND
+
+
+# What each Chromium that opens the page gets, in turn: the first renders nothing (its renderer
+# spins before its first frame: a Chromium that starts and draws nothing), the second plays a media
+# element into a sink that stays silent (a Chromium that "plays" nothing), the third plays speech.
+BROKEN_THEN_GOOD = (
+    "<!doctype html><html><head><script>while (true) {}</script></head><body>never drawn</body></html>",
+    '<!doctype html><html><body><h1>2</h1><audio src="silence.wav" autoplay loop></audio></body></html>',
+    '<!doctype html><html><body><h1>3</h1><audio src="speech.wav" autoplay></audio></body></html>',
+)
+SPEECH = "The city council met on Tuesday evening to discuss the new library."
+
+
+@pytest.fixture
+def turns_site(tmp_path: Path) -> Iterator[tuple[str, list[str]]]:
+    """``/page.html`` served as ``BROKEN_THEN_GOOD`` in turn, and the media; yields its URL and the
+    User-Agents it was served to."""
+    synthesize(SPEECH, tmp_path / "speech.wav")
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-t", "30", "-i", "anullsrc=r=16000:cl=mono",
+                    str(tmp_path / "silence.wav")], check=True)  # fmt: skip
+    with serve_in_turns(tmp_path, "page.html", BROKEN_THEN_GOOD) as site:
+        yield site
+
+
+async def test_a_chromium_that_renders_or_plays_nothing_is_swapped_with_the_reason(
+    cluster: Cluster, turns_site: tuple[str, list[str]]
+) -> None:
+    url, served = turns_site
+    sid = await start_page(cluster.sched, url, 55.0)
+    run = await collect(cluster.sched, None, sid, timeout_s=150)
+    started, done = run.of("swap_started"), run.of("swap_completed")
+    assert [s.trigger for s in started] == ["supervisor", "supervisor"], [(s.trigger, s.reason) for s in started]
+    assert started[0].reason.startswith("the page has rendered no frame 1"), started[0].reason
+    assert "after Chromium started" in started[0].reason
+    assert "has played for 1" in started[1].reason and "sink stayed silent" in started[1].reason, started[1].reason
+    assert len(done) == 2
+    assert len([ua for ua in served if "Chrome" in ua]) >= 3, served
+    assert run.end.reason == "end_of_source" and not run.end.error, run.end
+    assert wer(SPEECH, run.text) <= 0.25, run.text
+
+
+async def test_a_page_that_never_plays_ends_no_audio_at_the_sessions_timeout(cluster: Cluster, tmp_path: Path) -> None:
+    silent = "<!doctype html><html><body><p>Nothing to hear here.</p></body></html>"
+    with serve_in_turns(tmp_path, "silent.html", [silent]) as (url, _served):
+        started = time.monotonic()
+        sid = await start_page(cluster.sched, url, 120.0, no_audio_timeout_s=4.0)
+        run = await collect(cluster.sched, None, sid, timeout_s=60)
+    assert run.end.reason == "error" and run.end.error.startswith(f"no_audio: {url}"), run.end
+    assert "played no sound for 4 s" in run.end.error, run.end.error
+    assert time.monotonic() - started < 40, "ended at the no-audio timeout, not at the duration"
+    assert not run.swaps, "a page that plays nothing is not a broken capture: nothing to swap"

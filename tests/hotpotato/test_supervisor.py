@@ -178,3 +178,17 @@ def test_probe_and_verdict_round_trip() -> None:
     assert Verdict.from_dict(v.to_dict()) == v
     with pytest.raises(ValueError):
         Verdict.from_dict({"state": "fine", "since": 1})
+
+
+def test_a_capture_that_says_it_is_broken_is_broken_though_all_lives_and_flows() -> None:
+    # A page whose renderer never renders, or whose media plays into a silent sink: digital silence
+    # flows and every process lives, so only the capture's own fault tells it from a quiet page.
+    sup = Supervisor()
+    quiet = HealthProbe(at=T0 + 16, started_at=T0, audio_at=T0 + 15.9, media_s=15.5, bytes_total=496_000,
+                        rms_dbfs=-120.0, silent_s=15.5, alive={"chromium": True, "ffmpeg": True})  # fmt: skip
+    assert sup.observe(quiet).state == "silent"
+    reason = "the page has rendered no frame 15 s after Chromium started (DevTools: Runtime.evaluate: no answer)"
+    probe = HealthProbe.from_dict({**quiet.to_dict(), "at": T0 + 16.25, "fault": reason})
+    verdict = sup.observe(probe)
+    assert verdict.state == "broken" and verdict.reason == reason and verdict.evidence_at == T0
+    assert HealthProbe.from_dict(probe.to_dict()) == probe

@@ -183,9 +183,28 @@ async def test_stop_keeps_the_transcript(running: Running, speech_url: str) -> N
 
 async def test_health_follows_a_long_silence(running: Running, media_base: str) -> None:
     s = await start(running, f"{media_base}/pause.wav", realtime=True)
-    _, events = await running.sse(s["id"])
-    healths = [e["health"] for _, e in events if e["type"] == "status" and e["status"] == "running"]
+    seen: list[tuple[str, float | None]] = []
+
+    async def poll() -> None:
+        while True:
+            _, now = await running.get(f"/v1/sessions/{s['id']}")
+            seen.append((now["health"], now["silent_s"]))
+            await asyncio.sleep(0.3)
+
+    poller = asyncio.ensure_future(poll())
+    try:
+        _, events = await running.sse(s["id"])
+    finally:
+        poller.cancel()
+        await asyncio.gather(poller, return_exceptions=True)
+    quiet = [q for health, q in seen if health == "silent"]
+    assert quiet and all(q is not None and q >= 5.0 for q in quiet) and max(quiet) > min(quiet), seen
+    assert all(q is None for health, q in seen if health != "silent"), seen
+    running_events = [e for _, e in events if e["type"] == "status" and e["status"] == "running"]
+    healths = [e["health"] for e in running_events]
     assert healths == ["ok", "silent", "ok"], healths
+    assert running_events[1]["silent_s"] >= 5.0, running_events[1]  # the silence comes with its length
+    assert "silent_s" not in running_events[0] and "silent_s" not in running_events[2]
     texts = [e["text"].lower() for _, e in events if e["type"] == "segment" and e["text"]]
     assert len(texts) == 2 and all("council" in t for t in texts), texts
 
@@ -257,6 +276,7 @@ async def test_auth_scopes_and_json_errors(running: Running, speech_url: str) ->
     async with running.http.post(running.url("/v1/sessions"), data="{not json", headers=running.auth()) as r:
         assert r.status == 400 and (await r.json())["error"]["code"] == "invalid_json"
     bodies: list[Any] = [{}, {"url": ""}, {"url": speech_url, "mode": "psychic"}, {"url": speech_url, "x": 1}, []]
+    bodies += [{"url": speech_url, "no_audio_timeout_s": 0}, {"url": speech_url, "silence_timeout_s": -5}]
     for body in bodies:
         status, err = await running.post("/v1/sessions", body)
         assert status == 400 and set(err) == {"error"}, (body, err)

@@ -200,7 +200,8 @@ def merge_at_cut(
     a cut inside speech), so it hears again the last words already committed. By timestamps alone,
     a word whose timing the two decodes disagree on around the cut is lost or doubled. So the words
     are first aligned by text: the longest run of them that repeats the end of ``tail`` (spelt
-    alike, ending within ``BOUNDARY_DUPLICATE_S`` of where ``tail`` ends) marks where the new words
+    alike, one of its words starting or ending within ``BOUNDARY_DUPLICATE_S`` of the committed one
+    it repeats) marks where the new words
     begin, whichever side of ``keep_start`` that falls. Without such a run, the segment keeps the
     words centred in its own span, and a first word Whisper stretched back over the lead-in (see
     ``_pulled_to_start``) unless it repeats a committed word. Other lead-in words are dropped: a
@@ -219,7 +220,9 @@ def merge_at_cut(
             k = 0
             while k < len(tail) and p - k >= 0 and _alike(tail[-1 - k], words[p - k]):
                 k += 1
-            if not k or not _close(words[p], tail[-1]):
+            # the same audio heard twice: some word of the run timed alike by both decodes (Whisper
+            # often stretches the last word before a cut, or squeezes it to nothing)
+            if not k or not any(_close(words[p - j], tail[-1 - j]) for j in range(k)):
                 continue
             if best is None or k > best[0] or (k == best[0] and abs(p + 1 - first) < abs(best[1] - first)):
                 best = (k, p + 1)

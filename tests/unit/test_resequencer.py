@@ -220,3 +220,30 @@ def test_a_word_stretched_over_a_pause_is_still_recognised_at_the_cut() -> None:
     r = Resequencer("s")
     ev = r.offer(ra, 0.0) + r.offer(rb, 0.0)
     assert [e.text for e in ev] == ["next month.", "Local"]
+
+
+def test_a_repeat_whose_last_word_whisper_squeezed_to_nothing_is_still_a_repeat() -> None:
+    """Heard on the tuning split (flite awb): the next segment stretched "tomb's" over the pause and
+    put "stones." at its end with no length, 0.9 s after the committed one: the run "their tomb's
+    stones" repeats the committed words, timed alike at its start, so nothing is doubled."""
+    from couchpotato.resequencer import merge_at_cut
+
+    def ws(*spec: tuple[str, float, float]) -> tuple[Word, ...]:
+        return tuple(Word(a, b, f" {t}", 0.9) for t, a, b in spec)
+
+    tail = ws(
+        ("from", 123.12, 123.40), ("their", 123.40, 123.58), ("tomb's", 123.58, 124.04), ("stones.", 124.04, 124.12)
+    )
+    words = ws(
+        ("from", 123.13, 123.39),
+        ("their", 123.39, 123.59),
+        ("tomb's", 123.59, 124.93),
+        ("stones.", 124.93, 124.93),
+        ("A", 125.97, 126.57),
+        ("famished", 126.57, 126.89),
+    )
+    kept = merge_at_cut(tail, words, 124.42, 126.40)
+    assert [w.word.strip() for w in kept] == ["A"]
+    # a word said twice for real, far from the committed one in time, is kept
+    again = ws(("stones.", 126.0, 126.3))
+    assert [w.word.strip() for w in merge_at_cut(tail, again, 124.42, 128.0)] == ["stones."]

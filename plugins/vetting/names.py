@@ -48,7 +48,7 @@ def fold(s: str, *, person: bool = False) -> str:
     ``"zoe obrien smith"``."""
     s = s.lower()
     if not s.isascii():
-        s = _ascii(s)
+        s = _ascii(s).lower()  # NFKC makes capitals of some letters (the modifier ᴬ becomes A)
     return " ".join(s.translate(_PERSON if person else _TEXT).split())
 
 

@@ -20,6 +20,7 @@ from docsweb.errors import DocsWebError
 from hotpotato.errors import HotPotatoError
 from katopotato import errors as kp
 from katopotato.api.errors import ApiError
+from plugins.auditing.errors import AuditError
 from plugins.vetting.errors import VettingError
 
 # The base each package's exceptions derive from. katopotato's API answers (ApiError) are the
@@ -30,6 +31,7 @@ BASES: dict[str, tuple[type[BaseException], ...]] = {
     "docsweb": (DocsWebError,),
     "katopotato": (kp.KatoPotatoError, ApiError),
     "plugins.vetting": (VettingError,),
+    "plugins.auditing": (AuditError,),
 }
 # A fake Google server for tests and benchmarks (its errors are the fake's HTTP answers), and
 # alembic's migration scripts (they run only inside alembic).

@@ -160,9 +160,8 @@ class Chromium:
             raise BrowserUnavailable(package_hint("chromium"))
         self.workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
         try:
-            self._proc = await spawn(
-                self.argv, self.env, pass_fds=self.devtools.child_fds, preexec_fn=self.devtools.remap
-            )
+            argv, fds = self.devtools.spawn_args(self.argv)
+            self._proc = await spawn(argv, self.env, pass_fds=fds)
         except BaseException:
             await self.devtools.close()
             raise

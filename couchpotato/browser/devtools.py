@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +34,12 @@ log = logging.getLogger(__name__)
 
 CHILD_READ_FD = 3  # Chromium reads commands here (``--remote-debugging-pipe``)
 CHILD_WRITE_FD = 4  # and writes answers and events here
+# Chromium is spawned behind this bash shim (dash takes only one-digit fds), which moves its ends of the pipes onto fds 3 and 4 and execs
+# it (same pid). No Python runs between fork and exec: a ``preexec_fn`` makes CPython fork() instead
+# of vfork(), and fork() runs OpenBLAS's atfork handler, which waits for BLAS threads that a
+# concurrent ASR decode keeps busy: the spawn deadlocked (seen in the service's swap tests).
+SHIM = 'exec 3<&"$1" 4>&"$2"; eval "exec $1<&- $2>&-"; shift 2; exec "$@"'
+SHIM_FD_FLOOR = 10  # Chromium's ends are moved at or above this, clear of 3 and 4
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 # One expression: frames, paint entries, audible media elements. ``awaitPromise`` waits for the
@@ -74,12 +82,13 @@ class PageState:
 
 
 class DevToolsPipe:
-    """The two pipes of ``--remote-debugging-pipe``: create before spawning Chromium (``child_fds``
-    and ``remap`` go to the spawn), ``await open()`` after, ``close()`` when Chromium is gone."""
+    """The two pipes of ``--remote-debugging-pipe``: create before spawning Chromium (spawn what
+    ``spawn_args`` gives), ``await open()`` after, ``close()`` when Chromium is gone."""
 
     def __init__(self) -> None:
         self._cmd_r, self._cmd_w = os.pipe()  # we write commands, Chromium reads (its fd 3)
         self._out_r, self._out_w = os.pipe()  # Chromium writes, we read (its fd 4)
+        self._cmd_r, self._out_w = _above(self._cmd_r), _above(self._out_w)
         self._writer: asyncio.WriteTransport | None = None
         self._read_transport: asyncio.ReadTransport | None = None
         self._opened = False
@@ -89,17 +98,11 @@ class DevToolsPipe:
         self._page_session: str | None = None
         self.closed = False
 
-    @property
-    def child_fds(self) -> tuple[int, int]:
-        """The fds to keep open across the spawn (``pass_fds``): 3 and 4, where ``remap`` puts
-        Chromium's ends (it runs before the spawn closes the others)."""
-        return CHILD_READ_FD, CHILD_WRITE_FD
-
-    def remap(self) -> None:
-        """In the child, between fork and exec: its ends onto fds 3 and 4 (dup2 only: safe there)."""
-        cmd, out = os.dup(self._cmd_r), os.dup(self._out_w)  # above 4, so neither dup2 clobbers the other
-        os.dup2(cmd, CHILD_READ_FD, inheritable=True)
-        os.dup2(out, CHILD_WRITE_FD, inheritable=True)
+    def spawn_args(self, argv: Sequence[str]) -> tuple[list[str], tuple[int, int]]:
+        """Chromium's ``argv`` behind ``SHIM``, and the fds the spawn must keep open (``pass_fds``):
+        the shim puts them on 3 and 4, where ``--remote-debugging-pipe`` expects them."""
+        fds = (self._cmd_r, self._out_w)
+        return ["/bin/bash", "-c", SHIM, "chromium", str(fds[0]), str(fds[1]), *argv], fds
 
     async def open(self) -> None:
         """After the spawn: drop Chromium's ends here and start reading its answers."""
@@ -209,6 +212,14 @@ class DevToolsPipe:
                 with contextlib.suppress(OSError):
                     os.close(fd)
         self.closed = True
+
+
+def _above(fd: int) -> int:
+    """``fd`` moved to the lowest free fd at or above ``SHIM_FD_FLOOR`` (close-on-exec until the spawn
+    passes it on), so the shim's moves onto 3 and 4 never overwrite one another."""
+    moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, SHIM_FD_FLOOR)
+    os.close(fd)
+    return moved
 
 
 __all__ = ["DevToolsError", "DevToolsPipe", "PageState"]

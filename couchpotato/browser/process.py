@@ -54,10 +54,11 @@ async def spawn(
     stdout: int | None = asyncio.subprocess.DEVNULL,
     stderr: int | None = asyncio.subprocess.PIPE,
     pass_fds: Sequence[int] = (),
-    preexec_fn: Callable[[], object] | None = None,
 ) -> asyncio.subprocess.Process:
-    """Start ``argv`` (no shell) in a new session and process group; ``pass_fds`` stay open in it and
-    ``preexec_fn`` (dup2 only: it runs between fork and exec) may move them where it expects them."""
+    """Start ``argv`` (no shell of ours) in a new session and process group; ``pass_fds`` stay open
+    in it. No ``preexec_fn``, ever: it makes CPython fork() instead of vfork(), and fork() runs the
+    atfork handlers of the libraries loaded here (OpenBLAS's waits for its busy threads: a deadlock
+    while ASR decodes in another thread)."""
     try:
         return await asyncio.create_subprocess_exec(
             *argv,
@@ -67,7 +68,6 @@ async def spawn(
             env=dict(env),
             start_new_session=True,
             pass_fds=tuple(pass_fds),
-            preexec_fn=preexec_fn,
         )
     except FileNotFoundError as e:
         raise BrowserUnavailable(package_hint(argv[0])) from e

@@ -34,10 +34,11 @@ log = logging.getLogger(__name__)
 
 CHILD_READ_FD = 3  # Chromium reads commands here (``--remote-debugging-pipe``)
 CHILD_WRITE_FD = 4  # and writes answers and events here
-# Chromium is spawned behind this bash shim (dash takes only one-digit fds), which moves its ends of the pipes onto fds 3 and 4 and execs
-# it (same pid). No Python runs between fork and exec: a ``preexec_fn`` makes CPython fork() instead
-# of vfork(), and fork() runs OpenBLAS's atfork handler, which waits for BLAS threads that a
-# concurrent ASR decode keeps busy: the spawn deadlocked (seen in the service's swap tests).
+# Chromium is spawned behind this bash shim (dash takes only one-digit fds), which moves its ends
+# of the pipes onto fds 3 and 4 and execs it (same pid). No Python runs between fork and exec: a
+# ``preexec_fn`` makes CPython fork() instead of vfork(), and fork() runs OpenBLAS's atfork
+# handler, which waits for BLAS threads that a concurrent ASR decode keeps busy: the spawn
+# deadlocked (seen in the service's swap tests).
 SHIM = 'exec 3<&"$1" 4>&"$2"; eval "exec $1<&- $2>&-"; shift 2; exec "$@"'
 SHIM_FD_FLOOR = 10  # Chromium's ends are moved at or above this, clear of 3 and 4
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024

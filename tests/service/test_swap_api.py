@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from couchpotato.testing import serve_directory, synthesize, wer
+from couchpotato.testing.audit import assert_no_word_lost
 
 from .conftest import Running
 
@@ -73,7 +74,10 @@ async def test_an_api_swap_mid_stream_keeps_the_transcript_whole(running: Runnin
     assert seqs == list(range(len(seqs))), "the transcript goes on with the next seq after the cut"
     assert "gap" not in kinds, "nothing lost at the swap"
     heard = " ".join(e["text"] for _, e in events if e["type"] == "segment")
-    assert wer(PROGRAMME, heard) < 0.2, heard
+    # what the swap must not do: lose or double words at its cut (the audit); the WER bound is
+    # the suite's for tiny.en on espeak (a 60-word programme: one word is 1.7 points)
+    assert_no_word_lost(PROGRAMME, [e for _, e in events if e["type"] == "segment"])
+    assert wer(PROGRAMME, heard) < 0.25, heard
     assert kinds[-1] == "end" and events[-1][1]["reason"] == "end_of_source"
 
     status, state = await running.get(f"/v1/sessions/{sid}/swap")

@@ -112,7 +112,14 @@ async def test_api_swap_and_kill_9_of_ffmpeg_lose_and_double_nothing(
     requested = await request_swap(sched, sid, "test: operator asked")
     first = await swap_over(sched, sid, requested.id)
     assert first["phase"] == "completed", first
-    assert first["alignment"]["method"] == "timestamps" and first["alignment"]["residual_ms"] == 0.0
+    # Timestamps place the new instance exactly; the audio confirms it to the sample unless the
+    # overlap happened to fall in a pause (then the record says it was not checked).
+    alignment = first["alignment"]
+    assert alignment["method"] == "timestamps", alignment
+    if alignment["residual_ms"] is None:
+        assert alignment["note"].startswith("not checked"), alignment
+    else:
+        assert abs(alignment["residual_ms"]) <= 1000 / 16_000, alignment
     assert first["lost_s"] == 0.0
 
     # 2. kill -9 the new instance's FFmpeg mid-speech: failover, backfilled from the live window

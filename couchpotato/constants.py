@@ -27,6 +27,7 @@ SHORT_PAUSE_MS = 120
 OVERLAP_MS = 4000  # audio shared by two segments when a cut falls inside speech (2 s each side)
 CONTEXT_MS = 8000  # speech before its owned span every segment is decoded with, as a lead-in
 MAX_CONTEXT_MS = 10_000  # a longer lead-in bought nothing measurable and costs encoder time
+DRAFT_CONTEXT_MS = 3000  # lead-in of an interim decode: enough for the words before a cut, at a third of a draft's cost
 # The lead-in stops at a longer pause: a break (stopping at 2 s pauses cost 0.5 points on the
 # tuning split, whose pauses are at most about 2 s: hearing the voice before a pause helps).
 LEAD_IN_MAX_PAUSE_MS = 4000

@@ -126,8 +126,7 @@ class Pipeline:
                 log.debug("draft of seq %d failed: %s", seg.segment.seq, e)
                 return
             offset = seg.segment.start
-            ev = drafts.update(seg.segment, [w.shifted(offset) for w in words], reseq.next_seq, time.time())
-            if ev is not None:
+            for ev in drafts.update(seg.segment, [w.shifted(offset) for w in words], reseq.next_seq, time.time()):
                 self.stats.partials += 1
                 out.put_nowait(ev)
 
@@ -137,7 +136,7 @@ class Pipeline:
             thin out under load."""
             nonlocal draft_task
             now = time.monotonic()
-            if not pacer.due(now):
+            if not pacer.due(now, segmenter.next_seq):
                 return
             if finals_running >= workers or (draft_task is not None and not draft_task.done()):
                 self.stats.drafts_skipped += 1

@@ -41,6 +41,9 @@ class SegmenterOptions:
         overlap_ms: audio shared by both sides of a cut inside speech.
         context_ms: audio before its owned span that every segment is transcribed with (the words
             in it belong to the previous segment; they give the decoder a lead-in).
+        draft_context_ms: the lead-in of an interim decode of the open segment (``open_audio``):
+            shorter than ``context_ms``, as a draft runs every second and only needs to hear the
+            last words of the segment cut before it.
         lead_in_max_pause_ms: the lead-in never reaches back across a pause longer than this (what
             was said before a break tells the decoder little, and long silence invites Whisper to
             hallucinate).
@@ -56,6 +59,7 @@ class SegmenterOptions:
     short_pause_ms: float = C.SHORT_PAUSE_MS
     overlap_ms: float = C.OVERLAP_MS
     context_ms: float = C.CONTEXT_MS
+    draft_context_ms: float = C.DRAFT_CONTEXT_MS
     lead_in_max_pause_ms: float = C.LEAD_IN_MAX_PAUSE_MS
     speech_pad_ms: float = C.SPEECH_PAD_MS
     speech_threshold: float = C.VAD_SPEECH_THRESHOLD
@@ -73,6 +77,8 @@ class SegmenterOptions:
             raise ConfigError("lead_in_max_pause_ms must be 0 or more")
         if not 0 <= self.context_ms <= C.MAX_CONTEXT_MS:
             raise ConfigError(f"context_ms must be between 0 and {C.MAX_CONTEXT_MS:.0f}")
+        if not 0 <= self.draft_context_ms <= C.MAX_CONTEXT_MS:
+            raise ConfigError(f"draft_context_ms must be between 0 and {C.MAX_CONTEXT_MS:.0f}")
         if self.context_ms / 1000 + self.max_segment_s + self.overlap_ms / 2000 > 28:
             raise ConfigError("a segment with its lead-in and overlap must fit one Whisper window (28 s)")
 
@@ -160,6 +166,7 @@ class Segmenter:
         self._short_w = _frames(o.short_pause_ms)
         self._half_ov_w = round(o.overlap_ms / 2000 / WINDOW_S)
         self._ctx_w = round(o.context_ms / 1000 / WINDOW_S)
+        self._draft_ctx_w = min(self._ctx_w, round(o.draft_context_ms / 1000 / WINDOW_S))  # only what is kept
         self._pad_w = round(o.speech_pad_ms / 1000 / WINDOW_S)
         self._lead_gap_w = round(o.lead_in_max_pause_ms / 1000 / WINDOW_S)
         self._expected_sample: int | None = None
@@ -298,10 +305,11 @@ class Segmenter:
         )
         return AudioSegment(segment, samples.copy())
 
-    def _speech_span(self, s: int, a0: int, a1: int) -> tuple[int, int] | None:
-        """Where the audio of a segment owning windows from ``s`` starts (its lead-in included,
-        padded) and its last speech window, looking at windows ``a0``–``a1``; None without speech
-        in the owned part."""
+    def _speech_span(self, s: int, a0: int, a1: int, ctx_w: int | None = None) -> tuple[int, int] | None:
+        """Where the audio of a segment owning windows from ``s`` starts (its lead-in of ``ctx_w``
+        windows included, padded) and its last speech window, looking at windows ``a0``–``a1``;
+        None without speech in the owned part."""
+        ctx_w = self._ctx_w if ctx_w is None else ctx_w
         probs = np.asarray(self._probs[a0:a1], dtype=np.float32)
         speech = np.flatnonzero(probs >= self.options.speech_threshold) + a0
         owned = speech[speech >= s]
@@ -309,7 +317,7 @@ class Segmenter:
             return None
         # Lead-in context: the speech just before this segment's first word, up to the context's
         # length, but not across a long pause (see lead_in_max_pause_ms).
-        lead = speech[(speech >= int(owned[0]) - self._ctx_w) & (speech < int(owned[0]))]
+        lead = speech[(speech >= int(owned[0]) - ctx_w) & (speech < int(owned[0]))]
         if len(lead):
             gaps = np.diff(np.append(lead, int(owned[0])))
             breaks = np.flatnonzero(gaps > self._lead_gap_w)
@@ -319,13 +327,14 @@ class Segmenter:
         return max(a0, first - self._pad_w), int(speech[-1])
 
     def open_audio(self) -> AudioSegment | None:
-        """The open segment's audio so far, lead-in included, under the seq it will be committed
-        with (its ``keep_end``/``end``: the audio heard so far); None before it holds speech. For
-        interim decodes: nothing changes, the segment may still be cut anywhere."""
+        """The open segment's audio so far, with a lead-in of ``draft_context_ms`` (at most
+        ``context_ms``), under the seq it will be committed with (its ``keep_end``/``end``: the
+        audio heard so far); None before it holds speech. For interim decodes: nothing changes, the
+        segment may still be cut anywhere."""
         n = len(self._probs)
         s = self._seg_w
-        a0 = max(0, s - max(self._half_ov_w if self._prev_forced else 0, self._ctx_w))
-        span = self._speech_span(s, a0, n)
+        a0 = max(0, s - max(self._half_ov_w if self._prev_forced else 0, self._draft_ctx_w))
+        span = self._speech_span(s, a0, n, self._draft_ctx_w)
         if span is None:
             return None
         stop_sample = self._sample(n)

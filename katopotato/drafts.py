@@ -90,14 +90,17 @@ class JobDrafter:
             log.debug("session %s: draft of seq %d failed: %s", self.session_id, seg.segment.seq, e)
             return
         offset = seg.segment.start
-        ev = self._drafts.update(seg.segment, [w.shifted(offset) for w in words], 0, time.time())
-        if ev is None:
+        events = self._drafts.update(seg.segment, [w.shifted(offset) for w in words], 0, time.time())
+        if not events:
             return
         with contextlib.suppress(BrokerError):
             await self.broker.append(
-                partials_stream(self.session_id), [ev.to_dict()], maxlen=PARTIALS_KEPT, ttl_s=PARTIALS_TTL_S
+                partials_stream(self.session_id),
+                [ev.to_dict() for ev in events],
+                maxlen=PARTIALS_KEPT,
+                ttl_s=PARTIALS_TTL_S,
             )
-            self.published += 1
+            self.published += len(events)
 
 
 async def want_partials(broker: Broker, session_id: str) -> None:

@@ -167,7 +167,7 @@ class OwnerRuntime(Supervision):
         if self.drafter is None or inst.segmenter is None or inst.swap is not None or inst.ended:
             return
         now = time.monotonic()
-        if not inst.pacer.due(now) or (inst.draft is not None and not inst.draft.done()):
+        if not inst.pacer.due(now, inst.segmenter.next_seq) or (inst.draft is not None and not inst.draft.done()):
             return
         if not await self.drafter.wanted():
             return

@@ -121,6 +121,7 @@ def test_a_clock_jump_closes_the_open_segment(speech: np.ndarray) -> None:
         {"overlap_ms": -1},
         {"overlap_ms": 8100},  # half of it would reach back past the start of a 2 s segment
         {"context_ms": 12_000},
+        {"draft_context_ms": -1},
         {"min_segment_s": 20, "target_segment_s": 20, "max_segment_s": 20, "context_ms": 10_000},
     ],
 )
@@ -157,3 +158,27 @@ def test_a_primed_segmenter_gives_its_first_segment_a_lead_in_it_does_not_own(sp
     np.testing.assert_array_equal(out[0].samples[:100], speech[round(first.start * SR) :][:100])
     with pytest.raises(RuntimeError):
         seg.prime(PcmChunk(0, speech[:SR]))
+
+
+@requires_media_tools
+def test_the_open_segment_is_drafted_with_a_short_lead_in_under_the_seq_it_will_get(speech: np.ndarray) -> None:
+    """An interim decode hears the open segment so far and ``draft_context_ms`` of what precedes it
+    (the end of the segment cut just before), not the final decode's long lead-in."""
+    seg = Segmenter("s")
+    cut: list[AudioSegment] = []
+    drafts: list[AudioSegment] = []
+    for i in range(0, len(speech), 1600):
+        cut += seg.push(PcmChunk(i, speech[i : i + 1600]))
+        if cut and (d := seg.open_audio()) is not None and d.segment.seq == cut[-1].segment.seq + 1:
+            drafts.append(d)
+    assert drafts, "the open segment after a cut was never in speech"
+    for d in drafts:
+        before = next(c for c in cut if c.segment.seq == d.segment.seq - 1).segment
+        assert d.segment.keep_start >= before.keep_end - 1e-6, "it owns what follows the cut (a pause trimmed)"
+        lead = d.segment.keep_start - d.segment.start
+        assert lead <= seg.options.draft_context_ms / 1000 + seg.options.speech_pad_ms / 1000 + 0.05
+        assert d.segment.end == pytest.approx(d.segment.keep_end) and len(d.samples) == round(
+            (d.segment.end - d.segment.start) * SR
+        )
+    # with speech right before the cut, the draft's lead-in reaches into it
+    assert max(d.segment.keep_start - d.segment.start for d in drafts) >= 1.0

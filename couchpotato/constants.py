@@ -45,6 +45,11 @@ FALLBACK_BEAM_SIZE = 5
 SAMPLING_TEMPERATURES = (0.2, 0.4, 0.6, 0.8, 1.0)
 DOUBTFUL_LOG_PROB = -1.0  # average log-probability of a decoded span below this: decode it again
 DOUBTFUL_COMPRESSION_RATIO = 2.4  # gzip ratio of its text above this (repetition): decode it again
+# A decode's token budget per second of audio: text (~5 tokens/s in fast speech), timestamps, and
+# what a window decodes in its silent tail before dropping it.
+MAX_TOKENS_PER_S = 16.0
+MIN_TOKEN_BUDGET = 32  # and at least this many, for a short segment
+MAX_TOKEN_BUDGET = 224  # Whisper's 448-token context minus the longest prompt faster-whisper keeps (223 + 1)
 # Coverage: a decode must put words on all the speech of its audio. Where it did not (a word stretched
 # over speech the decoder skipped, speech after the last word or between two words, as when Whisper's
 # no-speech rule rejects a window the VAD called speech), that span is decoded again.

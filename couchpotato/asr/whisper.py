@@ -15,6 +15,12 @@ fallback re-decodes a doubtful window (low average log-probability, or repetitiv
 decode is first tried again with a wider beam at temperature 0 (deterministic; on the benchmark
 corpus it recovers every span the greedy pass lost); only a span still doubtful then goes to the
 sampling ladder.
+
+Every decode has a token budget proportional to its audio (``token_budget``): twice what fast
+speech needs. A decode that loops ("it was the age of, it was the age of, …", which tiny.en does on
+repetitive text) stops there instead of at Whisper's 448 tokens; every try of the fallback ladder
+is bounded the same way, so one such segment costs a second, not ten, and finals behind it keep
+their latency.
 """
 
 from __future__ import annotations
@@ -37,7 +43,10 @@ from ..constants import (
     ENCODER_TAIL_S,
     FALLBACK_BEAM_SIZE,
     LONG_WORD_S,
+    MAX_TOKEN_BUDGET,
+    MAX_TOKENS_PER_S,
     MIN_ENCODER_WINDOW_S,
+    MIN_TOKEN_BUDGET,
     REDECODE_CONTEXT_S,
     REDECODE_PROMPT_CHARS,
     SAMPLE_RATE_HZ,
@@ -227,6 +236,7 @@ class FasterWhisperEngine:
                 condition_on_previous_text=False,
                 hotwords=", ".join(options.vocabulary) or None,
                 initial_prompt=prompt,
+                max_new_tokens=token_budget(duration),
             )
             words: list[Word] = []
             doubts: list[bool] = []  # per word: whether the window it was decoded in is doubtful
@@ -260,6 +270,11 @@ class _Decoded:
 
     words: list[Word]
     doubtful: bool
+
+
+def token_budget(duration_s: float) -> int:
+    """The most tokens a decode of ``duration_s`` of audio may produce (see the module docstring)."""
+    return min(MAX_TOKEN_BUDGET, max(MIN_TOKEN_BUDGET, round(duration_s * MAX_TOKENS_PER_S)))
 
 
 def drop_tail_hallucination(words: list[Word], duration: float) -> list[Word]:

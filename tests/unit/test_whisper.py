@@ -14,7 +14,14 @@ import numpy as np
 import pytest
 
 from couchpotato.asr import AsrOptions, FasterWhisperEngine
-from couchpotato.constants import FALLBACK_BEAM_SIZE, SAMPLE_RATE_HZ, SAMPLING_TEMPERATURES
+from couchpotato.asr.whisper import token_budget
+from couchpotato.constants import (
+    FALLBACK_BEAM_SIZE,
+    MAX_TOKEN_BUDGET,
+    MIN_TOKEN_BUDGET,
+    SAMPLE_RATE_HZ,
+    SAMPLING_TEMPERATURES,
+)
 
 AUDIO = np.zeros(4 * SAMPLE_RATE_HZ, dtype=np.float32)  # 4 s: what is in it does not matter here
 
@@ -128,3 +135,20 @@ def test_punctuation_split_off_a_word_is_joined_once(engine: FasterWhisperEngine
     )
     text, _ = run(engine, {"greedy": [split]})
     assert text == "specialists. Next,"
+
+
+def test_every_try_of_the_ladder_has_a_token_budget_for_its_audio(engine: FasterWhisperEngine) -> None:
+    """tiny.en loops on repetitive text ("it was the age of, it was the age of …") until Whisper's
+    448 tokens, on every rung of the fallback ladder: each decode is bounded by its audio's length."""
+    answers = {
+        "greedy": [window("it was the age it was the age it was the age", 0.0, ratio=9.0)],
+        "beam": [window("it was the age it was the age it was the age", 0.0, ratio=9.0)],
+        "sampling": [window("it was the age of wisdom", 0.0)],
+    }
+    _, decodes = run(engine, answers)
+    assert len(decodes.calls) >= 3
+    assert {c["max_new_tokens"] for c in decodes.calls} == {token_budget(len(AUDIO) / SAMPLE_RATE_HZ)}
+    assert token_budget(0.5) == MIN_TOKEN_BUDGET < token_budget(4.0) < token_budget(12.0) < MAX_TOKEN_BUDGET
+    assert token_budget(28.0) == MAX_TOKEN_BUDGET
+    # fast speech is about 5 tokens a second: the budget leaves room for timestamps and a silent tail
+    assert token_budget(6.0) >= 3 * 5 * 6.0

@@ -111,8 +111,10 @@ def run_of_events(events: list[dict]) -> Run:  # type: ignore[type-arg]
 
 
 def pipeline(prog: evalset.Programme, profile: str, code: Path | None = None) -> Run:
-    env = {**os.environ, "PYTHONPATH": str(code)} if code else None
-    proc = subprocess.run(pipeline_argv(prog.path, profile), capture_output=True, cwd=ROOT, check=False, env=env)
+    argv = pipeline_argv(prog.path, profile)
+    if code:  # PYTHONPATH would not do: the editable install's finder comes first (see checkout_cli.py)
+        argv = [sys.executable, str(ROOT / "benchmarks" / "checkout_cli.py"), str(code), *argv[1:]]
+    proc = subprocess.run(argv, capture_output=True, cwd=ROOT, check=False)
     if proc.returncode != 0:
         raise SystemExit(f"couchpotato transcribe {prog.path} failed: {proc.stderr.decode()[-400:]}")
     return run_of_events([json.loads(x) for x in proc.stdout.decode().splitlines() if x.strip()])

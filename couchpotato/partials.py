@@ -94,7 +94,7 @@ class Drafts:
                 events.append(ev)
         return events
 
-    def _partial(self, seq: int, owned: Sequence[Word], now: float) -> PartialEvent | None:
+    def _partial(self, seq: int, owned: list[Word], now: float) -> PartialEvent | None:
         shown = self.shown.setdefault(seq, Shown())
         keys = tuple(word_key(w) for w in owned)
         if not owned or keys == shown.keys:

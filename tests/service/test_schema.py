@@ -63,6 +63,15 @@ def _refused(url: Any) -> Any:
     return f"http://127.0.0.1:9/{int(time.time() * 1e6)}" if isinstance(url, str) else url  # the guard refuses it
 
 
+def _not_http(response: Any) -> bool:
+    """A request aiohttp's HTTP parser refused before any handler ran (an empty Content-Length, a
+    header it cannot read): its plain-text 400 is the HTTP layer's, not the API's. Every answer of
+    the API itself is JSON (the error middleware), and that is what the checks hold it to."""
+    kind = response.headers.get("content-type", [""])  # lower-case names, list values
+    kind = kind[0] if isinstance(kind, list) else kind
+    return response.status_code == 400 and kind.startswith("text/plain")
+
+
 def _run(operation: Any, mode: GenerationMode) -> None:
     @given(case=operation.as_strategy(generation_mode=mode))
     @settings(max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
@@ -77,7 +86,10 @@ def _run(operation: Any, mode: GenerationMode) -> None:
         for output in outputs if isinstance(outputs, list) else []:
             if isinstance(output, dict) and "url" in output:  # a webhook: never a connection anywhere
                 output["url"] = _refused(output["url"])
-        case.call_and_validate(headers=AUTH, checks=CHECKS)
+        response = case.call(headers=AUTH)
+        if _not_http(response):
+            return
+        case.validate_response(response, checks=CHECKS, headers=AUTH, transport_kwargs={"headers": dict(AUTH)})
 
     check()
 

@@ -16,7 +16,8 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from .errors import HTTP_CODES, ApiError, Forbidden, Unauthorized, error_body, from_exception
+from .authn import authenticate
+from .errors import HTTP_CODES, ApiError, Forbidden, error_body, from_exception
 from .http import check_query_names
 from .jobs import mount_plugin_routes
 from .openapi import Operation, openapi
@@ -72,17 +73,10 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 def _guarded(op: Operation) -> Handler:
     async def handler(request: web.Request) -> web.StreamResponse:
         if op.scope is not None:
-            service = request.app[SERVICE]
-            auth = request.headers.get("Authorization", "")
-            scheme, _, token = auth.partition(" ")
-            if scheme.lower() != "bearer" or not token.strip():
-                raise Unauthorized("a bearer token is needed: Authorization: Bearer <token>")
-            principal = await service.tokens.authenticate(token.strip())
-            if principal is None:
-                raise Unauthorized("this token is not valid (unknown or revoked)")
+            principal = await authenticate(request)
+            request[PRINCIPAL] = principal  # before the scope check: a refusal is audited with who asked
             if op.scope and not principal.allows(op.scope):
                 raise Forbidden(f"this token lacks the {op.scope} scope")
-            request[PRINCIPAL] = principal
         check_query_names(request, op.query)
         return await op.handler(request)
 

@@ -23,7 +23,7 @@ from sqlalchemy import text
 
 from couchpotato import __version__
 
-from ..auth import Principal, TokenStore
+from ..auth import SCOPES, Principal, TokenStore
 from ..blobs import BlobStore, blobs_from_url
 from ..broker import Broker, broker_from_url
 from ..db import Database
@@ -31,6 +31,7 @@ from ..distributed import DistributedRunner
 from ..embedded import EmbeddedWorkers
 from ..errors import ConfigError
 from ..events import EventLog
+from ..identity import Identities
 from ..metrics import Metrics
 from ..outputs import Outputs
 from ..plugin_host import PluginRegistry, load_plugins
@@ -60,6 +61,7 @@ class Service:
     blobs: BlobStore
     outputs: Outputs
     workers: EmbeddedWorkers | None = None
+    identities: Identities | None = None  # OIDC sign-in and bearer JWTs, when an issuer is configured
     recovered: list[str] = field(default_factory=list)
     openapi_document: dict[str, Any] = field(default_factory=dict)
     _shut: bool = False
@@ -78,6 +80,7 @@ class Service:
                 "with the memory:// broker the embedded workers are the only ones: run at least one "
                 "(--workers 1), or share a Redis broker with katopotato worker processes (COUCHPOTATO_BROKER)"
             )
+        check_oidc(settings)
         async with contextlib.AsyncExitStack() as stack:
             db = Database(settings.database_url)
             stack.push_async_callback(db.close)
@@ -122,6 +125,9 @@ class Service:
                 outputs,
                 workers,
             )
+            if settings.oidc.enabled:
+                service.identities = Identities(settings.oidc, db)
+                stack.push_async_callback(service.identities.close)
             stack.push_async_callback(service.shutdown)
             service.recovered = await runner.recover()
             if service.recovered:
@@ -174,6 +180,23 @@ class Service:
     @property
     def version(self) -> str:
         return __version__
+
+
+def check_oidc(settings: Settings) -> None:
+    """The OIDC group map grants only scopes that exist, and the first-login group is one of it."""
+    oidc = settings.oidc
+    if not oidc.enabled:
+        return
+    unknown = oidc.unknown_scopes(set(SCOPES))
+    if unknown:
+        raise ConfigError(
+            f"COUCHPOTATO_OIDC_GROUP_SCOPES grants unknown scopes {', '.join(unknown)}; scopes are {', '.join(SCOPES)}"
+        )
+    if oidc.first_login_group and oidc.first_login_group not in oidc.group_scopes:
+        raise ConfigError(
+            f"COUCHPOTATO_OIDC_FIRST_LOGIN_GROUP={oidc.first_login_group!r} is not a group of "
+            "COUCHPOTATO_OIDC_GROUP_SCOPES (it would grant nothing)"
+        )
 
 
 def scheduled_runner(

@@ -139,12 +139,13 @@ class OidcProvider:
                 return await self._fetch_keys()
             return keys
 
-    async def verify(self, token: str) -> dict[str, Any]:
-        """The verified claims of ``token``; raises TokenRejected or ProviderUnavailable."""
+    async def verify(self, token: str, *, audience: str | None = None) -> dict[str, Any]:
+        """The verified claims of ``token`` (for ``audience``, by default the configured one);
+        raises TokenRejected or ProviderUnavailable."""
         kid = token_kid(token)
         keys = await self.keys(wanted_kid=kid)
         s = self.settings
-        return verify_jwt(token, keys, issuer=s.issuer, audience=s.expected_audience, leeway_s=s.leeway_s)
+        return verify_jwt(token, keys, issuer=s.issuer, audience=audience or s.expected_audience, leeway_s=s.leeway_s)
 
     async def exchange_code(self, code: str, code_verifier: str, redirect_uri: str) -> dict[str, Any]:
         """The token endpoint's answer for an authorization code (PKCE); raises TokenRejected."""

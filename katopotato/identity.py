@@ -1,7 +1,7 @@
 """People signed in with OIDC: a bearer JWT made into a ``Principal``, a console sign-in made into
 an ``Identity``, and the ``users`` table (who signed in, and the groups assigned to them here).
 
-The first console sign-in of a user can assign a configured group (``first_login_group``, e.g. the
+The first (successful) console sign-in of a user can assign a configured group (``first_login_group``, e.g. the
 SMS plugin's texters): it is stored with the user, and counts like a group their tokens name, for
 the console and for their bearer JWTs alike. A bearer JWT never creates a user.
 """
@@ -94,39 +94,31 @@ class Identities:
         uid = user_id(iss, sub)
         now = time.time()
         token_groups = self._identity_groups(claims)
+        email = str(claims.get("email") or "")
+        name = str(claims.get("name") or claims.get("preferred_username") or "")
         async with self.db.write() as conn:
             row = (await conn.execute(select(UserRow.assigned_groups).where(UserRow.id == uid))).one_or_none()
-            if row is None:
+            first = row is None
+            if row is not None:
+                assigned = list(row[0])
+            else:
                 assigned = [self.settings.first_login_group] if self.settings.first_login_group else []
+            who = self._identity(claims, tuple(assigned))  # NotPermitted: a refused sign-in records nothing
+            if first:
+                values = {"id": uid, "issuer": iss, "subject": sub, "assigned_groups": assigned, "created_at": now}
                 await conn.execute(
-                    insert(UserRow).values(
-                        id=uid,
-                        issuer=iss,
-                        subject=sub,
-                        email=str(claims.get("email") or ""),
-                        name=str(claims.get("name") or claims.get("preferred_username") or ""),
-                        groups=token_groups,
-                        assigned_groups=assigned,
-                        created_at=now,
-                        last_login_at=now,
-                    )
+                    insert(UserRow).values(**values, email=email, name=name, groups=token_groups, last_login_at=now)
                 )
                 if assigned:
                     log.info("first sign-in of %s: assigned group %s", sub, assigned[0])
             else:
-                assigned = list(row[0])
                 await conn.execute(
                     update(UserRow)
                     .where(UserRow.id == uid)
-                    .values(
-                        groups=token_groups,
-                        email=str(claims.get("email") or ""),
-                        name=str(claims.get("name") or claims.get("preferred_username") or ""),
-                        last_login_at=now,
-                    )
+                    .values(groups=token_groups, email=email, name=name, last_login_at=now)
                 )
         self._assigned.pop(uid, None)
-        return self._identity(claims, tuple(assigned))
+        return who
 
     def _identity_groups(self, claims: dict[str, object]) -> list[str]:
         return groups_of(claims, self.settings.groups_claim)

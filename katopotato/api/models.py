@@ -382,6 +382,9 @@ class PluginList(_Model):
 class TokenCreate(_Model):
     scopes: list[Scope] = Field(min_length=1, max_length=len(SCOPES))
     name: str = Field("", max_length=100)
+    expires_in_s: float | None = Field(
+        None, ge=60, le=10 * 365 * 86400, description="the token stops working this long after its creation"
+    )
 
 
 class TokenOut(_Model):
@@ -390,6 +393,9 @@ class TokenOut(_Model):
     scopes: list[str]
     created_at: float
     revoked_at: float | None
+    expires_at: float | None = None
+    kind: Literal["api", "console"] = Field("api", description="an API token, or a user's console sign-in")
+    subject: str = Field("", description="the OIDC subject of a console sign-in")
     token: str | None = Field(default=None, description="the secret, only in the answer that created it")
 
 
@@ -405,6 +411,18 @@ class WhoAmI(_Model):
     token_id: str
     name: str
     scopes: list[str]
+
+
+class MeOut(_Model):
+    token_id: str
+    name: str
+    kind: Literal["api", "console", "oidc"] = Field(description="an API token, a console sign-in, or a bearer JWT")
+    subject: str = Field(description="the OIDC subject ('' for API tokens)")
+    email: str
+    scopes: list[str]
+    csrf_token: str | None = Field(
+        default=None, description="for a console sign-in: send it as X-CSRF-Token with every POST/DELETE"
+    )
 
 
 class HealthOut(_Model):

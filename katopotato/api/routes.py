@@ -24,9 +24,11 @@ from couchpotato.formats import render
 from couchpotato.records import Event, event_from_dict
 from hotpotato.errors import SwapRefused
 
+from ..auth import KIND_CONSOLE, TokenInfo
 from ..drafts import follow_partials
 from ..search import SearchQuery, parse
 from ..sessions import AudioKeeper, AudioNotKept, SessionRecord, SessionSpec
+from .authn import SESSION_COOKIE, csrf_token
 from .errors import BadRequest, NotFound, Unprocessable, validation_message
 from .http import (
     SSE_KEEPALIVE_S,
@@ -47,6 +49,7 @@ from .models import (
     AudioQuery,
     EventsQuery,
     HealthOut,
+    MeOut,
     OutputCreate,
     OutputList,
     OutputOut,
@@ -400,25 +403,46 @@ async def whoami(request: web.Request) -> web.StreamResponse:
     return json_response(WhoAmI(token_id=p.token_id, name=p.name, scopes=sorted(p.scopes)))
 
 
+async def me(request: web.Request) -> web.StreamResponse:
+    p = get_principal(request)
+    secret = request.cookies.get(SESSION_COOKIE, "") if p.kind == KIND_CONSOLE else ""
+    use_cookie = bool(secret) and "Authorization" not in request.headers
+    return json_response(
+        MeOut(
+            token_id=p.token_id,
+            name=p.name,
+            kind=p.kind,  # type: ignore[arg-type]
+            subject=p.subject,
+            email=p.email,
+            scopes=sorted(p.scopes),
+            csrf_token=csrf_token(secret) if use_cookie else None,
+        )
+    )
+
+
 async def create_token(request: web.Request) -> web.StreamResponse:
     body = await parse_body(request, TokenCreate)
-    token, info = await get_service(request).tokens.create(body.scopes, name=body.name)
-    out = TokenOut(
-        id=info.id, name=info.name, scopes=list(info.scopes), created_at=info.created_at, revoked_at=None, token=token
+    token, info = await get_service(request).tokens.create(body.scopes, name=body.name, expires_in_s=body.expires_in_s)
+    return json_response(_token_out(info, token), 201)
+
+
+def _token_out(i: TokenInfo, token: str | None = None) -> TokenOut:
+    return TokenOut(
+        id=i.id,
+        name=i.name,
+        scopes=list(i.scopes),
+        created_at=i.created_at,
+        revoked_at=i.revoked_at,
+        expires_at=i.expires_at,
+        kind=i.kind,  # type: ignore[arg-type]
+        subject=i.subject,
+        token=token,
     )
-    return json_response(out, 201)
 
 
 async def list_tokens(request: web.Request) -> web.StreamResponse:
     infos = await get_service(request).tokens.list()
-    return json_response(
-        TokenList(
-            tokens=[
-                TokenOut(id=i.id, name=i.name, scopes=list(i.scopes), created_at=i.created_at, revoked_at=i.revoked_at)
-                for i in infos
-            ]
-        )
-    )
+    return json_response(TokenList(tokens=[_token_out(i) for i in infos]))
 
 
 async def revoke_token(request: web.Request) -> web.StreamResponse:
@@ -654,6 +678,17 @@ OTHER_OPERATIONS: list[Operation] = [
         "auth",
         ANY_TOKEN,
         {200: Answer("who you are", WhoAmI)},
+    ),
+    Operation(
+        "GET",
+        "/v1/me",
+        me,
+        "me",
+        "Who you are (an API token, a console sign-in or an OIDC bearer token), your scopes, and the "
+        "CSRF token of a console sign-in",
+        "auth",
+        ANY_TOKEN,
+        {200: Answer("who you are", MeOut)},
     ),
     Operation(
         "GET",

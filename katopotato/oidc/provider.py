@@ -11,12 +11,14 @@ provider.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 
@@ -161,11 +163,12 @@ class OidcProvider:
             "client_id": self.settings.client_id,
             "code_verifier": code_verifier,
         }
-        auth = None
-        if self.settings.client_secret:
-            auth = aiohttp.BasicAuth(self.settings.client_id, self.settings.client_secret)
+        headers = {"Accept": "application/json"}
+        if self.settings.client_secret:  # client_secret_basic (RFC 6749 2.3.1: each part form-encoded)
+            pair = f"{quote(self.settings.client_id, safe='')}:{quote(self.settings.client_secret, safe='')}"
+            headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
         try:
-            async with self._http.post(meta.token_endpoint, data=form, auth=auth, allow_redirects=False) as r:
+            async with self._http.post(meta.token_endpoint, data=form, headers=headers, allow_redirects=False) as r:
                 body: Any = None
                 with contextlib.suppress(ValueError, aiohttp.ContentTypeError):
                     body = await r.json(content_type=None)

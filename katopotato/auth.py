@@ -89,15 +89,17 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def check_scopes(scopes: Iterable[str]) -> tuple[str, ...]:
-    """Validated, de-duplicated scopes in canonical order; raises InvalidScope."""
+def check_scopes(scopes: Iterable[str], extra: Iterable[str] = ()) -> tuple[str, ...]:
+    """Validated, de-duplicated scopes in canonical order (the host's, then ``extra``: the
+    plugins' scopes, sorted); raises InvalidScope."""
+    known = (*SCOPES, *sorted(set(extra) - set(SCOPES)))
     wanted = {s.strip() for s in scopes if s.strip()}
-    unknown = sorted(wanted - set(SCOPES))
+    unknown = sorted(wanted - set(known))
     if unknown:
-        raise InvalidScope(f"unknown scope {', '.join(unknown)}; scopes are {', '.join(SCOPES)}")
+        raise InvalidScope(f"unknown scope {', '.join(unknown)}; scopes are {', '.join(known)}")
     if not wanted:
-        raise InvalidScope(f"a token needs at least one scope ({', '.join(SCOPES)})")
-    return tuple(s for s in SCOPES if s in wanted)
+        raise InvalidScope(f"a token needs at least one scope ({', '.join(known)})")
+    return tuple(s for s in known if s in wanted)
 
 
 class TokenStore:
@@ -105,10 +107,12 @@ class TokenStore:
 
     Attributes:
         env_token: the admin token from ``COUCHPOTATO_API_TOKEN`` ("" when unset).
+        extra_scopes: the plugins' scopes, which tokens may carry besides the host's.
     """
 
-    def __init__(self, db: Database, env_token: str = "") -> None:
+    def __init__(self, db: Database, env_token: str = "", extra_scopes: Iterable[str] = ()) -> None:
         self.db = db
+        self.extra_scopes = tuple(extra_scopes)
         self._env_hash = hash_token(env_token) if env_token else ""
         self._cache: dict[str, tuple[float, Principal | None, float | None]] = {}
 
@@ -122,7 +126,7 @@ class TokenStore:
         subject: str = "",
     ) -> tuple[str, TokenInfo]:
         """A new token: returns its secret form (shown once) and what is stored about it."""
-        checked = check_scopes(scopes)
+        checked = check_scopes(scopes, self.extra_scopes)
         if expires_in_s is not None and expires_in_s <= 0:
             raise InvalidScope("a token's expiry must be in the future")
         token_id = secrets.token_hex(6)

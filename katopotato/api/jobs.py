@@ -25,6 +25,7 @@ from aiohttp.typedefs import Handler
 
 from ..broker.base import parse_entry_id
 from ..jobs import Job, JobEvent, JobStatus, job_events_stream
+from ..plugin import SCOPE_ATTRIBUTE
 from ..plugin_host import PluginRegistry
 from .authn import authenticate
 from .errors import BadRequest, Forbidden
@@ -222,8 +223,9 @@ def mount_plugin_routes(app: web.Application, registry: PluginRegistry) -> list[
             if not isinstance(route, web.RouteDef):
                 continue  # static files are not served for plugins
             path = f"/v1/plugins/{plugin.name}/{route.path.lstrip('/')}"
-            scope = "jobs:read" if route.method in ("GET", "HEAD") else "jobs:write"
             handler: Handler = route.handler
+            default = "jobs:read" if route.method in ("GET", "HEAD") else "jobs:write"
+            scope = getattr(handler, SCOPE_ATTRIBUTE, default)
             app.router.add_route(route.method, path, _plugin_guard(handler, scope), **route.kwargs)
             added.append(f"{route.method} {path}")
     return added

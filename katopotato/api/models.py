@@ -369,6 +369,7 @@ class PluginOut(_Model):
     schedules: list[ScheduleOut]
     has_routes: bool
     routes: str | None = Field(description="where its HTTP routes are mounted")
+    scopes: dict[str, str] = Field(default_factory=dict, description="the scopes it declares: name → what it allows")
     settings_schema: dict[str, Any] | None
 
 

@@ -23,7 +23,7 @@ from sqlalchemy import text
 
 from couchpotato import __version__
 
-from ..auth import SCOPES, Principal, TokenStore
+from ..auth import SCOPES, TokenStore
 from ..blobs import BlobStore, blobs_from_url
 from ..broker import Broker, broker_from_url
 from ..db import Database
@@ -34,6 +34,7 @@ from ..events import EventLog
 from ..identity import Identities
 from ..metrics import Metrics
 from ..outputs import Outputs
+from ..plugin import PRINCIPAL
 from ..plugin_host import PluginRegistry, load_plugins
 from ..scheduler import Scheduler
 from ..search import SearchBackend, open_search
@@ -80,7 +81,6 @@ class Service:
                 "with the memory:// broker the embedded workers are the only ones: run at least one "
                 "(--workers 1), or share a Redis broker with katopotato worker processes (COUCHPOTATO_BROKER)"
             )
-        check_oidc(settings)
         async with contextlib.AsyncExitStack() as stack:
             db = Database(settings.database_url)
             stack.push_async_callback(db.close)
@@ -92,6 +92,7 @@ class Service:
             events = EventLog(db)
             store = SessionStore(db, events, search, metrics)
             registry = registry or load_plugins(settings=settings.plugin_settings())
+            check_oidc(settings, registry)
             broker: Broker = await stack.enter_async_context(broker_from_url(settings.broker_url))
             blobs: BlobStore = await stack.enter_async_context(blobs_from_url(settings.blobs_url))
             scheduler = Scheduler(broker, registry)
@@ -113,7 +114,7 @@ class Service:
             service = cls(
                 settings,
                 db,
-                TokenStore(db, settings.api_token),
+                TokenStore(db, settings.api_token, registry.scopes()),
                 events,
                 search,
                 store,
@@ -182,15 +183,17 @@ class Service:
         return __version__
 
 
-def check_oidc(settings: Settings) -> None:
-    """The OIDC group map grants only scopes that exist, and the first-login group is one of it."""
+def check_oidc(settings: Settings, registry: PluginRegistry) -> None:
+    """The OIDC group map grants only scopes that exist (the host's and the plugins'), and the
+    first-login group is one of it."""
     oidc = settings.oidc
     if not oidc.enabled:
         return
-    unknown = oidc.unknown_scopes(set(SCOPES))
+    known = [*SCOPES, *sorted(registry.scopes())]
+    unknown = oidc.unknown_scopes(set(known))
     if unknown:
         raise ConfigError(
-            f"COUCHPOTATO_OIDC_GROUP_SCOPES grants unknown scopes {', '.join(unknown)}; scopes are {', '.join(SCOPES)}"
+            f"COUCHPOTATO_OIDC_GROUP_SCOPES grants unknown scopes {', '.join(unknown)}; scopes are {', '.join(known)}"
         )
     if oidc.first_login_group and oidc.first_login_group not in oidc.group_scopes:
         raise ConfigError(
@@ -221,6 +224,5 @@ def scheduled_runner(
 
 
 SERVICE = web.AppKey("katopotato.service", Service)
-PRINCIPAL = web.RequestKey("katopotato.principal", Principal)
 
 __all__ = ["PRINCIPAL", "SERVICE", "RunnerFactory", "Service", "scheduled_runner"]

@@ -15,8 +15,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import pytest
+from aiohttp import web
 
+from katopotato.errors import ConfigError
 from katopotato.oidc import OidcSettings, parse_group_scopes
+from katopotato.plugin import Plugin, principal_of
+from katopotato.plugin_host import PluginRegistry, load_plugins
 from tests.oidc_issuer import CLIENT_ID, CLIENT_SECRET, LocalIssuer, User, new_key, serve_issuer
 
 from .conftest import Running
@@ -28,6 +32,30 @@ USERS = {
     "root": User("root", "root@example.org", "Root Admin", ["admins"]),
     "newbie": User("newbie", "newbie@example.org", "New Texter", []),
 }
+
+
+def texting_plugin() -> Plugin:
+    """A plugin that declares a scope and a route that needs it (as the SMS plugin's texting)."""
+    p = Plugin("texting", "0.1", scopes={"texting:send": "send texts"})
+
+    @p.routes.get("/queue")
+    @p.requires("texting:send")
+    async def queue(request: web.Request) -> web.StreamResponse:
+        who = principal_of(request)
+        assert who is not None
+        return web.json_response({"for": who.subject or who.token_id, "email": who.email})
+
+    @p.routes.get("/about")
+    async def about(request: web.Request) -> web.StreamResponse:
+        return web.json_response({"plugin": "texting"})
+
+    return p
+
+
+def registry() -> PluginRegistry:
+    found = load_plugins(installed=False)
+    found.add(texting_plugin())
+    return found
 
 
 @pytest.fixture
@@ -85,9 +113,27 @@ async def test_bearer_jwts_beside_api_tokens(make_service: Factory, issuer: Loca
                 assert resp.headers["WWW-Authenticate"].startswith("Bearer")
         status, body = await call(r, "GET", "/v1/sessions", issuer.mint("stranger", groups=["visitors"]))
         assert (status, body["error"]["code"]) == (403, "no_role")
-        # a plugin's routes go through the same check
-        status, body = await call(r, "GET", "/v1/plugins/testing/ping", issuer.mint("x", groups=["visitors"]))
-        assert status in (403, 404) and body["error"]["code"] in ("no_role", "not_found")
+
+
+async def test_plugins_declare_scopes_their_routes_need(make_service: Factory, issuer: LocalIssuer) -> None:
+    groups = parse_group_scopes(GROUP_SCOPES.replace("texters=jobs:read", "texters=texting:send"))
+    async with make_service(registry=registry(), oidc=oidc_settings(issuer, group_scopes=groups)) as r:
+        texter = issuer.mint("t", groups=["texters"], email="t@example.org")
+        status, body = await call(r, "GET", "/v1/plugins/texting/queue", texter)
+        assert (status, body) == (200, {"for": "t", "email": "t@example.org"})
+        status, body = await call(r, "GET", "/v1/plugins/texting/queue", issuer.mint("ada"))
+        assert (status, body["error"]["code"]) == (403, "forbidden")
+        reader, _ = await r.service.tokens.create(["jobs:read"])
+        assert (await call(r, "GET", "/v1/plugins/texting/queue", reader))[0] == 403, "jobs:read is not texting:send"
+        assert (await call(r, "GET", "/v1/plugins/texting/about", reader))[0] == 200, "undeclared: jobs:read"
+        sender, info = await r.service.tokens.create(["texting:send"], name="sms gateway")
+        assert info.scopes == ("texting:send",)
+        assert (await call(r, "GET", "/v1/plugins/texting/queue", sender))[0] == 200
+        plugins = (await call(r, "GET", "/v1/plugins", r.token))[1]["plugins"]
+        assert next(p for p in plugins if p["name"] == "texting")["scopes"] == {"texting:send": "send texts"}
+    with pytest.raises(ConfigError, match="unknown scopes texting:send"):
+        async with make_service(oidc=oidc_settings(issuer, group_scopes=groups)):
+            pass
 
 
 async def test_api_tokens_may_expire(running: Running) -> None:

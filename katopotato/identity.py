@@ -123,9 +123,17 @@ class Identities:
     def _identity_groups(self, claims: dict[str, object]) -> list[str]:
         return groups_of(claims, self.settings.groups_claim)
 
-    async def users(self) -> list[UserInfo]:
+    async def user(self, subject: str) -> UserInfo | None:
+        """The user with this subject at the configured issuer."""
+        found = await self.users(user_id(self.settings.issuer, subject))
+        return found[0] if found else None
+
+    async def users(self, uid: str | None = None) -> list[UserInfo]:
+        query = select(UserRow.__table__).order_by(UserRow.created_at)
+        if uid is not None:
+            query = query.where(UserRow.id == uid)
         async with self.db.read() as conn:
-            rows = (await conn.execute(select(UserRow.__table__).order_by(UserRow.created_at))).all()
+            rows = (await conn.execute(query)).all()
         return [
             UserInfo(
                 r.id,

@@ -426,6 +426,21 @@ class MeOut(_Model):
     )
 
 
+class UserOut(_Model):
+    id: str
+    subject: str
+    email: str
+    name: str
+    groups: list[str] = Field(description="the groups their last token named")
+    assigned_groups: list[str] = Field(description="groups assigned here (the first-login group)")
+    created_at: float
+    last_login_at: float | None
+
+
+class UserList(_Model):
+    users: list[UserOut]
+
+
 class HealthOut(_Model):
     status: Literal["ok", "unavailable"]
     version: str

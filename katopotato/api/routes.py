@@ -71,6 +71,8 @@ from .models import (
     TokenPath,
     TranscriptOut,
     TranscriptQuery,
+    UserList,
+    UserOut,
     WhoAmI,
 )
 from .openapi import ANY_TOKEN, PUBLIC, Answer, HeaderParam, Operation
@@ -407,15 +409,33 @@ async def me(request: web.Request) -> web.StreamResponse:
     p = get_principal(request)
     secret = request.cookies.get(SESSION_COOKIE, "") if p.kind == KIND_CONSOLE else ""
     use_cookie = bool(secret) and "Authorization" not in request.headers
+    email = p.email
+    identities = get_service(request).identities
+    if not email and p.kind == KIND_CONSOLE and identities is not None:
+        user = await identities.user(p.subject)
+        email = user.email if user is not None else ""
     return json_response(
         MeOut(
             token_id=p.token_id,
             name=p.name,
             kind=p.kind,  # type: ignore[arg-type]
             subject=p.subject,
-            email=p.email,
+            email=email,
             scopes=sorted(p.scopes),
             csrf_token=csrf_token(secret) if use_cookie else None,
+        )
+    )
+
+
+async def list_users(request: web.Request) -> web.StreamResponse:
+    identities = get_service(request).identities
+    users = await identities.users() if identities is not None else []
+    return json_response(
+        UserList(
+            users=[
+                UserOut(**{**u.__dict__, "groups": list(u.groups), "assigned_groups": list(u.assigned_groups)})
+                for u in users
+            ]
         )
     )
 
@@ -689,6 +709,16 @@ OTHER_OPERATIONS: list[Operation] = [
         "auth",
         ANY_TOKEN,
         {200: Answer("who you are", MeOut)},
+    ),
+    Operation(
+        "GET",
+        "/v1/users",
+        list_users,
+        "listUsers",
+        "People who signed in with OIDC, their groups and the groups assigned here",
+        "auth",
+        "admin",
+        {200: Answer("the users", UserList)},
     ),
     Operation(
         "GET",

@@ -5,7 +5,9 @@ The discovery document must name the configured issuer exactly, and every endpoi
 be https (plain http only on a loopback host, for a local issuer). Keys are kept for
 ``keys_ttl_s``; a token naming a key id not in the cache triggers one refetch, but never more
 often than ``refresh_min_s``, so tokens with made-up key ids cannot make the service hammer the
-provider.
+provider. When the provider cannot be reached, the keys already fetched keep working (a refresh
+that fails is logged and tried again after ``refresh_min_s``), and without any keys the failure
+is remembered for ``FAILURE_BACKOFF_S``, so requests fail fast instead of queueing on timeouts.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ log = logging.getLogger(__name__)
 HTTP_TIMEOUT_S = 10.0
 KEYS_TTL_S = 3600.0
 REFRESH_MIN_S = 30.0
+FAILURE_BACKOFF_S = 5.0
 MAX_DOCUMENT_BYTES = 512 * 1024
 
 
@@ -87,6 +90,7 @@ class OidcProvider:
         self._keys_at = 0.0
         self._fetched_at = -1e18
         self._lock = asyncio.Lock()
+        self._failed: tuple[float, ProviderUnavailable] | None = None
         self.jwks_fetches = 0
 
     async def start(self) -> None:
@@ -117,8 +121,14 @@ class OidcProvider:
 
     async def metadata(self) -> ProviderMetadata:
         if self._metadata is None:
-            doc = await self._get_json(self.settings.discovery_url)
-            self._metadata = metadata_from_document(doc, self.settings.issuer)
+            if self._failed is not None and time.monotonic() - self._failed[0] < FAILURE_BACKOFF_S:
+                raise self._failed[1]
+            try:
+                doc = await self._get_json(self.settings.discovery_url)
+                self._metadata = metadata_from_document(doc, self.settings.issuer)
+            except ProviderUnavailable as e:
+                self._failed = (time.monotonic(), e)
+                raise
         return self._metadata
 
     async def _fetch_keys(self) -> KeySet:
@@ -126,7 +136,7 @@ class OidcProvider:
         self._fetched_at = time.monotonic()
         self.jwks_fetches += 1
         keys = KeySet(await self._get_json(meta.jwks_uri))
-        self._keys, self._keys_at = keys, time.monotonic()
+        self._keys, self._keys_at, self._failed = keys, time.monotonic(), None
         log.info("OIDC keys fetched from %s: %d signing keys", meta.jwks_uri, len(keys))
         return keys
 
@@ -135,10 +145,21 @@ class OidcProvider:
         async with self._lock:
             now = time.monotonic()
             keys = self._keys
-            if keys is None or now - self._keys_at > self.keys_ttl_s:
-                return await self._fetch_keys()
-            if wanted_kid is not None and wanted_kid not in keys and now - self._fetched_at >= self.refresh_min_s:
-                return await self._fetch_keys()
+            if keys is None:
+                if self._failed is not None and now - self._failed[0] < FAILURE_BACKOFF_S:
+                    raise self._failed[1]
+                try:
+                    return await self._fetch_keys()
+                except ProviderUnavailable as e:
+                    self._failed = (time.monotonic(), e)
+                    raise
+            stale = now - self._keys_at > self.keys_ttl_s
+            missing = wanted_kid is not None and wanted_kid not in keys
+            if (stale or missing) and now - self._fetched_at >= self.refresh_min_s:
+                try:
+                    return await self._fetch_keys()
+                except ProviderUnavailable as e:
+                    log.warning("OIDC keys not refreshed, the ones fetched before stay in use: %s", e)
             return keys
 
     async def verify(self, token: str, *, audience: str | None = None) -> dict[str, Any]:

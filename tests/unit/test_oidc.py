@@ -198,3 +198,25 @@ async def test_the_groups_claim_is_configurable(issuer: LocalIssuer, provider: O
         identity_from_claims(cognito, GROUPS, groups_claim="groups")
     keycloak = await provider.verify(issuer.mint("k", groups=None, realm_access={"roles": ["admins"]}))
     assert identity_from_claims(keycloak, GROUPS, groups_claim="realm_access.roles").scopes == {"admin"}
+
+
+async def test_keys_outlive_a_provider_outage() -> None:
+    issuer = LocalIssuer(users={"ada": User("ada", "ada@example.org", "Ada", ["transcribers"])})
+    async with serve_issuer(issuer):
+        settings = OidcSettings(issuer=issuer.issuer, client_id=CLIENT_ID, group_scopes=GROUPS)
+        provider = OidcProvider(settings, keys_ttl_s=0.0, refresh_min_s=0.0)
+        await provider.verify(issuer.mint("ada"))
+        token = issuer.mint("ada")
+    try:  # the issuer is gone: the keys fetched before keep working, though stale
+        assert (await provider.verify(token))["sub"] == "ada"
+    finally:
+        await provider.close()
+    fresh = OidcProvider(settings)
+    try:  # never fetched: refused at once, and the failure is remembered for a moment
+        with pytest.raises(ProviderUnavailable) as first:
+            await fresh.verify(token)
+        with pytest.raises(ProviderUnavailable) as again:
+            await fresh.verify(token)
+        assert again.value is first.value, "no new attempt within the back-off"
+    finally:
+        await fresh.close()

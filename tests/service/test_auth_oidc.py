@@ -155,9 +155,11 @@ async def browser_like(r: Running) -> AsyncIterator[aiohttp.ClientSession]:
         yield http
 
 
-async def sign_in(r: Running, http: aiohttp.ClientSession, login: str) -> aiohttp.ClientResponse:
+async def sign_in(
+    r: Running, http: aiohttp.ClientSession, login: str, then: str = "/#/jobs"
+) -> aiohttp.ClientResponse:
     """The code flow as a browser follows it; returns the service's answer to the callback."""
-    async with http.get(r.url("/v1/auth/login?next=/%23/jobs"), allow_redirects=False) as resp:
+    async with http.get(r.url("/v1/auth/login"), params={"next": then}, allow_redirects=False) as resp:
         assert resp.status == 302, await resp.text()
         to_issuer = resp.headers["Location"]
     query = parse_qs(urlsplit(to_issuer).query)
@@ -232,6 +234,9 @@ async def test_first_login_group_and_refused_sign_ins(make_service: Factory, iss
         assert [(u.subject, u.assigned_groups) for u in users] == [("newbie", ("texters",))]
         # the assigned group counts for the user's bearer JWTs too
         assert (await call(r, "GET", "/v1/me", issuer.mint("newbie")))[1]["scopes"] == ["jobs:read"]
+        # where to go after signing in is a path of this origin, never another site
+        again = await sign_in(r, http, "newbie", then="//evil.example.org/phish")
+        assert again.headers["Location"] == "/"
         # a callback whose state is not this browser's is refused
         async with http.get(r.url("/v1/auth/login"), allow_redirects=False) as started:
             assert started.status == 302

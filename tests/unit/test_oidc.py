@@ -7,13 +7,24 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import jwt
 import pytest
 
+from katopotato.api.service import check_oidc
 from katopotato.errors import ConfigError, NotPermitted, ProviderUnavailable, TokenRejected
-from katopotato.oidc import OidcProvider, OidcSettings, identity_from_claims, parse_group_scopes
+from katopotato.oidc import (
+    OidcProvider,
+    OidcSettings,
+    challenge,
+    identity_from_claims,
+    new_verifier,
+    parse_group_scopes,
+)
 from katopotato.oidc.config import check_provider_url
+from katopotato.plugin_host import load_plugins
+from katopotato.settings import Settings
 from tests.oidc_issuer import CLIENT_ID, LocalIssuer, User, new_key, serve_issuer
 
 GROUPS = parse_group_scopes("transcribers=sessions:read,sessions:write;admins=*")
@@ -44,6 +55,41 @@ def test_group_scopes_syntax() -> None:
     for bad in ("a", "=search", "a=", "a=search;a=metrics", "a=*,search"):
         with pytest.raises(ConfigError):
             parse_group_scopes(bad)
+
+
+def test_pkce_s256_matches_rfc_7636() -> None:
+    # RFC 7636, appendix B
+    assert challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk") == "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+    verifier = new_verifier()
+    assert len(verifier) == 43 and verifier != new_verifier()
+
+
+def test_settings_from_the_environment(tmp_path: Path) -> None:
+    env = {
+        "HOME": str(tmp_path),
+        "COUCHPOTATO_OIDC_ISSUER": "https://idp.example.org/realms/team",
+        "COUCHPOTATO_OIDC_CLIENT_ID": "console",
+        "COUCHPOTATO_OIDC_GROUP_SCOPES": "transcribers=sessions:read,sessions:write;admins=*",
+        "COUCHPOTATO_OIDC_GROUPS_CLAIM": "realm_access.roles",
+        "COUCHPOTATO_OIDC_ALLOWED_DOMAINS": "example.org, example.com",
+        "COUCHPOTATO_OIDC_FIRST_LOGIN_GROUP": "transcribers",
+    }
+    oidc = Settings.load(env).oidc
+    assert oidc.enabled and oidc.console_sign_in and oidc.expected_audience == "console"
+    assert oidc.discovery_url == "https://idp.example.org/realms/team/.well-known/openid-configuration"
+    assert oidc.group_scopes == GROUPS and oidc.groups_claim == "realm_access.roles"
+    assert oidc.allowed_domains == ("example.org", "example.com")
+    assert not Settings.load({"HOME": str(tmp_path)}).oidc.enabled, "off unless an issuer is set"
+    with pytest.raises(ConfigError, match="loopback"):
+        Settings.load({**env, "COUCHPOTATO_OIDC_ISSUER": "http://idp.example.org"})
+    with pytest.raises(ConfigError):
+        Settings.load({**env, "COUCHPOTATO_OIDC_GROUP_SCOPES": "transcribers"})
+    registry = load_plugins(installed=False)
+    check_oidc(Settings.load(env), registry)
+    with pytest.raises(ConfigError, match="unknown scopes everything"):
+        check_oidc(Settings.load({**env, "COUCHPOTATO_OIDC_GROUP_SCOPES": "a=everything"}), registry)
+    with pytest.raises(ConfigError, match="FIRST_LOGIN_GROUP"):
+        check_oidc(Settings.load({**env, "COUCHPOTATO_OIDC_FIRST_LOGIN_GROUP": "texters"}), registry)
 
 
 def test_plain_http_only_for_loopback_issuers() -> None:

@@ -17,7 +17,7 @@ from sqlalchemy import insert, select, update
 
 from .auth import KIND_OIDC, Principal
 from .db import Database, UserRow
-from .errors import TokenRejected
+from .errors import InvalidScope, TokenRejected
 from .oidc import Identity, OidcProvider, OidcSettings, groups_of, identity_from_claims
 
 log = logging.getLogger(__name__)
@@ -122,6 +122,23 @@ class Identities:
 
     def _identity_groups(self, claims: dict[str, object]) -> list[str]:
         return groups_of(claims, self.settings.groups_claim)
+
+    async def assign(self, uid: str, groups: list[str]) -> UserInfo | None:
+        """Give a user these groups here (replacing the ones given before); None when there is no
+        such user. Raises InvalidScope for a group the group map does not know."""
+        unknown = sorted(set(groups) - set(self.settings.group_scopes))
+        if unknown:
+            known = ", ".join(self.settings.group_scopes) or "none"
+            raise InvalidScope(f"unknown group {', '.join(unknown)}; the groups are {known}")
+        async with self.db.write() as conn:
+            result = await conn.execute(
+                update(UserRow).where(UserRow.id == uid).values(assigned_groups=list(dict.fromkeys(groups)))
+            )
+        self._assigned.pop(uid, None)
+        if not getattr(result, "rowcount", 0):
+            return None
+        found = await self.users(uid)
+        return found[0] if found else None
 
     async def user(self, subject: str) -> UserInfo | None:
         """The user with this subject at the configured issuer."""

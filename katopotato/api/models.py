@@ -441,6 +441,16 @@ class UserList(_Model):
     users: list[UserOut]
 
 
+class UserPath(_Model):
+    id: str = Field(min_length=1, max_length=64)
+
+
+class UserGroups(_Model):
+    assigned_groups: list[str] = Field(
+        max_length=50, description="groups of COUCHPOTATO_OIDC_GROUP_SCOPES given to this user here"
+    )
+
+
 class HealthOut(_Model):
     status: Literal["ok", "unavailable"]
     version: str

@@ -26,6 +26,7 @@ from hotpotato.errors import SwapRefused
 
 from ..auth import KIND_CONSOLE, TokenInfo
 from ..drafts import follow_partials
+from ..identity import UserInfo
 from ..search import SearchQuery, parse
 from ..sessions import AudioKeeper, AudioNotKept, SessionRecord, SessionSpec
 from .authn import SESSION_COOKIE, csrf_token
@@ -71,8 +72,10 @@ from .models import (
     TokenPath,
     TranscriptOut,
     TranscriptQuery,
+    UserGroups,
     UserList,
     UserOut,
+    UserPath,
     WhoAmI,
 )
 from .openapi import ANY_TOKEN, PUBLIC, Answer, HeaderParam, Operation
@@ -427,17 +430,24 @@ async def me(request: web.Request) -> web.StreamResponse:
     )
 
 
+def _user_out(u: UserInfo) -> UserOut:
+    return UserOut(**{**u.__dict__, "groups": list(u.groups), "assigned_groups": list(u.assigned_groups)})
+
+
 async def list_users(request: web.Request) -> web.StreamResponse:
     identities = get_service(request).identities
     users = await identities.users() if identities is not None else []
-    return json_response(
-        UserList(
-            users=[
-                UserOut(**{**u.__dict__, "groups": list(u.groups), "assigned_groups": list(u.assigned_groups)})
-                for u in users
-            ]
-        )
-    )
+    return json_response(UserList(users=[_user_out(u) for u in users]))
+
+
+async def assign_groups(request: web.Request) -> web.StreamResponse:
+    user_id = validate(UserPath, dict(request.match_info)).id
+    body = await parse_body(request, UserGroups)
+    identities = get_service(request).identities
+    user = await identities.assign(user_id, body.assigned_groups) if identities is not None else None
+    if user is None:
+        raise NotFound(f"no user {user_id!r}", code="user_not_found")
+    return json_response(_user_out(user))
 
 
 async def create_token(request: web.Request) -> web.StreamResponse:
@@ -719,6 +729,20 @@ OTHER_OPERATIONS: list[Operation] = [
         "auth",
         "admin",
         {200: Answer("the users", UserList)},
+    ),
+    Operation(
+        "PUT",
+        "/v1/users/{id}",
+        assign_groups,
+        "assignUserGroups",
+        "Set the groups a user is given here (besides their provider's)",
+        "auth",
+        "admin",
+        {200: Answer("the user", UserOut), 404: Answer("no such user (`user_not_found`)")},
+        path_params=UserPath,
+        body=UserGroups,
+        description="The groups must be ones of COUCHPOTATO_OIDC_GROUP_SCOPES. They count for the user's bearer "
+        "JWTs within 10 s, and for their console at their next sign-in.",
     ),
     Operation(
         "GET",

@@ -704,9 +704,17 @@ async function loadAdmin() {
   $("#admin-error").textContent = "";
   try {
     const [users, tokens] = await Promise.all([api("/v1/users"), api("/v1/tokens")]);
-    $("#users").replaceChildren(...users.users.map((u) => el("tr", {},
-      el("td", {}, u.name || u.subject), el("td", {}, u.email), el("td", {}, u.groups.join(", ")),
-      el("td", {}, u.assigned_groups.join(", ")), el("td", {}, when(u.last_login_at)))));
+    $("#users").replaceChildren(...users.users.map((u) => {
+      const groups = el("input", { type: "text", value: u.assigned_groups.join(", "), "aria-label": "assigned groups" });
+      const save = el("button", { class: "link", onclick: async () => {
+        const assigned = groups.value.split(",").map((v) => v.trim()).filter(Boolean);
+        try { await api(`/v1/users/${u.id}`, { method: "PUT", body: { assigned_groups: assigned } }); loadAdmin(); }
+        catch (e) { $("#admin-error").textContent = e.message; }
+      } }, "Save");
+      return el("tr", { dataset: { id: u.id } },
+        el("td", {}, u.name || u.subject), el("td", {}, u.email), el("td", {}, u.groups.join(", ")),
+        el("td", {}, groups, " ", save), el("td", {}, when(u.last_login_at)));
+    }));
     $("#users-empty").hidden = users.users.length > 0;
     const now = Date.now() / 1000;
     $("#tokens").replaceChildren(...tokens.tokens.map((t) => {

@@ -234,8 +234,25 @@ async def test_first_login_group_and_refused_sign_ins(make_service: Factory, iss
         assert [(u.subject, u.assigned_groups) for u in users] == [("newbie", ("texters",))]
         # the assigned group counts for the user's bearer JWTs too
         assert (await call(r, "GET", "/v1/me", issuer.mint("newbie")))[1]["scopes"] == ["jobs:read"]
+        # an admin gives them another group instead; a group the map does not know is refused
+        uid = users[0].id
+        body = {"assigned_groups": ["transcribers"]}
+        assert (await call(r, "PUT", f"/v1/users/{uid}", issuer.mint("ada"), json=body))[0] == 403
+        status, changed = await call(r, "PUT", f"/v1/users/{uid}", r.token, json=body)
+        assert status == 200 and changed["assigned_groups"] == ["transcribers"]
+        me = (await call(r, "GET", "/v1/me", issuer.mint("newbie")))[1]
+        assert me["scopes"] == ["sessions:read", "sessions:write"]
+        status, err = await call(r, "PUT", f"/v1/users/{uid}", r.token, json={"assigned_groups": ["wizards"]})
+        assert (status, err["error"]["code"]) == (400, "invalid_request") and "wizards" in err["error"]["message"]
+        status, err = await call(r, "PUT", "/v1/users/nobody", r.token, json=body)
+        assert (status, err["error"]["code"]) == (404, "user_not_found")
+        listed = (await call(r, "GET", "/v1/users", r.token))[1]["users"]
+        assert [(u["subject"], u["email"], u["assigned_groups"]) for u in listed] == [
+            ("newbie", "newbie@example.org", ["transcribers"])
+        ]
         # where to go after signing in is a path of this origin, never another site
         again = await sign_in(r, http, "newbie", then="//evil.example.org/phish")
+        assert again.status == 302
         assert again.headers["Location"] == "/"
         # a callback whose state is not this browser's is refused
         async with http.get(r.url("/v1/auth/login"), allow_redirects=False) as started:

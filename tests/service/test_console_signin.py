@@ -112,8 +112,17 @@ async def test_sign_in_shows_only_what_each_role_may_use(served: tuple[Running, 
     # an admin: everything, and the users and tokens
     await sign_in_as(page, r, "Root Admin")
     await page.click("#nav-admin")
-    await expect(page.locator("#users")).to_contain_text("tess@example.org")
-    await expect(page.locator("#users")).to_contain_text("texters")
+    tess = page.locator("#users tr:has-text('tess@example.org')")
+    await expect(tess.locator("input")).to_have_value("texters")
+    await tess.locator("input").fill("texters, transcribers")  # the admin gives Tess another role
+    await tess.locator("button:has-text('Save')").click()
+    await expect(page.locator("#admin-error")).to_have_text("")
+    for _ in range(50):  # the save is a PUT from the page: wait for it to land
+        users = await r.service.identities.users()  # type: ignore[union-attr]
+        if next(u for u in users if u.subject == "tess").assigned_groups != ("texters",):
+            break
+        await page.wait_for_timeout(100)
+    assert next(u for u in users if u.subject == "tess").assigned_groups == ("texters", "transcribers")
     tokens = page.locator("#tokens")
     await expect(tokens).to_contain_text("Root Admin")
     assert await tokens.locator("tr:has-text('Ada Transcriber')").first.text_content() or ""

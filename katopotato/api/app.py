@@ -8,10 +8,11 @@ checks the scope the operation declares before the handler runs.
 
 The audit log is one structured line per state-changing request (every method but GET/HEAD/
 OPTIONS), per sign-in request and per refusal (401/403/429), on the logger ``katopotato.audit``:
-who (the principal's id, name, kind, OIDC subject), what (method, route, path), the status and the
-client address. A log line rather than a table: it costs the request path nothing, never fails a
-request, and goes where the service's JSON logs already go (stderr → the log store), which keeps
-it outside the reach of the database it describes; what a request changed is in the database.
+who (the principal's id, name, kind, OIDC subject), what (method, route, path, and what it created:
+its ``Location``), the status and the client address. A log line rather than a table: it costs
+the request path nothing, never fails a request, and goes where the service's JSON logs already go
+(stderr → the log store), which keeps it outside the reach of the database it describes; what a
+request changed is in the database.
 """
 
 from __future__ import annotations
@@ -49,9 +50,11 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
     service = request.app[SERVICE]
     status = 500
+    created = None
     try:
         response = await handler(request)
         status = response.status
+        created = response.headers.get("Location") if status < 400 else None
         return response
     except ApiError as e:
         status = e.status
@@ -79,10 +82,10 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     finally:
         service.metrics.http_requests.labels(route, str(status)).inc()
         if request.method not in SAFE_METHODS or request.path.startswith("/v1/auth/") or status in (401, 403, 429):
-            _audit(request, route, status)
+            _audit(request, route, status, created)
 
 
-def _audit(request: web.Request, route: str, status: int) -> None:
+def _audit(request: web.Request, route: str, status: int, created: str | None) -> None:
     p = request.get(PRINCIPAL)
     record = {
         "who": p.token_id if p else None,
@@ -93,6 +96,7 @@ def _audit(request: web.Request, route: str, status: int) -> None:
         "route": route,
         "path": request.path,
         "status": status,
+        "created": created,  # what a POST made (its Location: a session, a job, a token)
         "remote": request.remote,
     }
     who = f"{p.name or p.token_id} ({p.kind} {p.token_id})" if p else "anonymous"

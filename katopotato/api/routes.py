@@ -453,7 +453,7 @@ async def assign_groups(request: web.Request) -> web.StreamResponse:
 async def create_token(request: web.Request) -> web.StreamResponse:
     body = await parse_body(request, TokenCreate)
     token, info = await get_service(request).tokens.create(body.scopes, name=body.name, expires_in_s=body.expires_in_s)
-    return json_response(_token_out(info, token), 201)
+    return json_response(_token_out(info, token), 201, headers={"Location": f"/v1/tokens/{info.id}"})
 
 
 def _token_out(i: TokenInfo, token: str | None = None) -> TokenOut:

@@ -203,6 +203,10 @@ async def test_console_sign_in_cookie_csrf_and_sign_out(
         audit = [rec.audit for rec in caplog.records if rec.name == "katopotato.audit"]  # type: ignore[attr-defined]
         expected = {"who": me["token_id"], "subject": "ada", "kind": "console", "status": 404, "method": "DELETE"}
         assert expected.items() <= audit[-1].items(), audit
+        made = (await call(r, "POST", "/v1/tokens", issuer.mint("root"), json={"scopes": ["search"]}))[1]
+        last = [rec.audit for rec in caplog.records if rec.name == "katopotato.audit"][-1]  # type: ignore[attr-defined]
+        assert (last["who"], last["kind"], last["status"]) == ("oidc:root", "oidc", 201)
+        assert last["created"] == f"/v1/tokens/{made['id']}", "who made which token"
         # the sign-in is a console token admins can see
         tokens = (await call(r, "GET", "/v1/tokens", r.token))[1]["tokens"]
         mine = next(t for t in tokens if t["id"] == me["token_id"])

@@ -12,6 +12,7 @@ from pathlib import Path
 import jwt
 import pytest
 
+from katopotato.api.ratelimit import RateLimiter, TooManyRequests
 from katopotato.api.service import check_oidc
 from katopotato.errors import ConfigError, NotPermitted, ProviderUnavailable, TokenRejected
 from katopotato.oidc import (
@@ -266,3 +267,17 @@ async def test_keys_outlive_a_provider_outage() -> None:
         assert again.value is first.value, "no new attempt within the back-off"
     finally:
         await fresh.close()
+
+
+def test_rate_limiter_window_slides_per_client() -> None:
+    limiter = RateLimiter(limit=3, window_s=60.0)
+    for t in (0.0, 10.0, 20.0):
+        limiter.check("10.0.0.1", now=t)
+    with pytest.raises(TooManyRequests) as caught:
+        limiter.check("10.0.0.1", now=30.0)
+    assert caught.value.retry_after_s == pytest.approx(30.0) and caught.value.status == 429
+    assert caught.value.response().headers["Retry-After"] == "30"
+    limiter.check("10.0.0.2", now=30.0)  # another client has its own count
+    limiter.check("10.0.0.1", now=60.0)  # the first request left the window
+    with pytest.raises(TooManyRequests):
+        limiter.check("10.0.0.1", now=61.0)

@@ -64,8 +64,11 @@ def _base_url(request: web.Request) -> str:
 
 
 def _safe_next(value: str) -> str:
-    """Where to return after sign-in: a path of this origin only (never ``//host`` or a URL)."""
+    """Where to return after sign-in: a path of this origin only (never ``//host`` or a URL; a
+    browser drops tabs and newlines from a URL, so ``/<tab>/host`` would be ``//host``)."""
     if not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in value):
         return "/"
     return value[:500]
 

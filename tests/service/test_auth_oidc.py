@@ -255,9 +255,9 @@ async def test_first_login_group_and_refused_sign_ins(make_service: Factory, iss
             ("newbie", "newbie@example.org", ["transcribers"])
         ]
         # where to go after signing in is a path of this origin, never another site
-        again = await sign_in(r, http, "newbie", then="//evil.example.org/phish")
-        assert again.status == 302
-        assert again.headers["Location"] == "/"
+        for elsewhere in ("//evil.example.org/phish", "/\t/evil.example.org", "https://evil.example.org/"):
+            again = await sign_in(r, http, "newbie", then=elsewhere)
+            assert (again.status, again.headers["Location"]) == (302, "/"), elsewhere
         # a callback whose state is not this browser's is refused
         async with http.get(r.url("/v1/auth/login"), allow_redirects=False) as started:
             assert started.status == 302

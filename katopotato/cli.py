@@ -45,6 +45,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        audit = getattr(record, "audit", None)
+        if audit is not None:  # the API's audit line (katopotato.api.app): who did what, as fields
+            d["audit"] = audit
         if record.exc_info:
             d["exc"] = self.formatException(record.exc_info)
         return json.dumps(d, ensure_ascii=False)

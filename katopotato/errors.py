@@ -32,6 +32,10 @@ table (``katopotato.api.errors``).
     │   ├── InvalidCursor(ValueError)          a cursor this backend did not hand out
     │   └── SearchUnavailable(ConnectionError) the search server (Elasticsearch) failed or is unreachable
     ├── InvalidScope(ValueError)               a token scope that does not exist
+    ├── AuthError                              a credential is refused (its ``code`` is the API's)
+    │   ├── TokenRejected                      401: expired, wrong audience/issuer, bad signature…
+    │   ├── NotPermitted(PermissionError)      403: a valid identity this service maps to no role
+    │   └── ProviderUnavailable(ConnectionError)  the OIDC provider's discovery or keys cannot be read
     ├── NotOwner                               a capture instance lost its session to another
     ├── Retry                                  raised by a job: try again after ``defer_s``
     └── Abort                                  raised by a job: fail now, without retries
@@ -164,6 +168,36 @@ class InvalidScope(KatoPotatoError, ValueError):
     """A scope that does not exist was asked for."""
 
 
+class AuthError(KatoPotatoError):
+    """A credential is refused; ``code`` is the stable code of the API's answer."""
+
+    code = "unauthorized"
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+
+class TokenRejected(AuthError):
+    """A bearer token (an OIDC JWT) is not valid: expired, not yet valid, for another audience or
+    issuer, badly signed, signed by an unknown key, or malformed."""
+
+    code = "invalid_token"
+
+
+class NotPermitted(AuthError, PermissionError):
+    """The identity is valid, but this service maps it to no role (or its domain is not allowed)."""
+
+    code = "no_role"
+
+
+class ProviderUnavailable(AuthError, ConnectionError):
+    """The OIDC provider's discovery document or keys cannot be read."""
+
+    code = "oidc_unavailable"
+
+
 class NotOwner(KatoPotatoError):
     """This capture instance no longer owns the session (another one took over)."""
 
@@ -190,6 +224,7 @@ def one_line(e: BaseException) -> str:
 __all__ = [
     "Abort",
     "AudioNotKept",
+    "AuthError",
     "BlobError",
     "BlobNotFound",
     "BrokerError",
@@ -206,7 +241,9 @@ __all__ = [
     "JobStateError",
     "KatoPotatoError",
     "NotOwner",
+    "NotPermitted",
     "PluginError",
+    "ProviderUnavailable",
     "ResultExpired",
     "ResultNotReady",
     "Retry",
@@ -215,6 +252,7 @@ __all__ = [
     "SerializationError",
     "SessionError",
     "SessionNotFound",
+    "TokenRejected",
     "UnknownKind",
     "UnsupportedOption",
     "UsageError",

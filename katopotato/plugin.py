@@ -10,6 +10,10 @@ vetting = "couchpotato_vetting:plugin"``). It declares:
 - its cron schedules (``plugin.schedule("nightly", "17 3 * * *", "purge")``);
 - optional aiohttp routes (``plugin.routes``, a ``web.RouteTableDef``), mounted by the service
   under ``/v1/plugins/<name>/``;
+- its scopes (``scopes={"sms:text": "send texts"}``, each ``<plugin>:<name>``), which tokens and
+  OIDC groups can be granted; a route that needs one says so with ``@plugin.requires("sms:text")``
+  under its route decorator (a route that names none needs ``jobs:read`` for GET, ``jobs:write``
+  otherwise). The route's handler finds who is asking with ``principal_of(request)``;
 - its settings (a pydantic model; values come from the service's configuration);
 - its database tables: ``migrations`` names the plugin's own Alembic versions directory, applied by
   the service on a branch labelled with the plugin's name.
@@ -35,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, get_type_hints, runtim
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict
 
+from .auth import Principal
 from .blobs import BlobStore
 from .constants import (
     DEFAULT_MAX_TRIES,
@@ -52,7 +57,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("katopotato.plugin")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_SCOPE_WORD = re.compile(r"^[a-z][a-z0-9_-]*$")
+SCOPE_ATTRIBUTE = "__katopotato_scope__"
+# where the host puts the request's principal (the API's guard sets it; ``principal_of`` reads it)
+PRINCIPAL = web.RequestKey("katopotato.principal", Principal)
 P = TypeVar("P", bound=BaseModel)
+F = TypeVar("F", bound=Callable[..., Any])
 JobFn = Callable[["JobContext", Any], Awaitable[Any]]
 
 
@@ -118,6 +128,7 @@ class Plugin:
         description: one line.
         settings: pydantic model of its settings (None: it has none).
         routes: aiohttp routes mounted under ``/v1/plugins/<name>/``.
+        scopes: the scopes it declares, name → one line saying what they allow.
         migrations: its Alembic versions directory (None: no tables).
         jobs: its job kinds by name.
         schedules: its cron schedules.
@@ -131,9 +142,15 @@ class Plugin:
         description: str = "",
         settings: type[BaseModel] | None = None,
         migrations: str | Path | None = None,
+        scopes: Mapping[str, str] | None = None,
     ) -> None:
         if not _NAME.match(name):
             raise PluginError(f"bad plugin name {name!r}: use lower-case letters, digits and _")
+        for scope in scopes or {}:
+            prefix, _, word = scope.partition(":")
+            if prefix != name or not _SCOPE_WORD.match(word):
+                raise PluginError(f"plugin {name}: scope {scope!r} must be {name}:<lower-case word>")
+        self.scopes: dict[str, str] = dict(scopes or {})
         self.name = name
         self.version = version
         self.description = description
@@ -142,6 +159,18 @@ class Plugin:
         self.routes = web.RouteTableDef()
         self.jobs: dict[str, JobSpec] = {}
         self.schedules: list[Schedule] = []
+
+    def requires(self, scope: str) -> Callable[[F], F]:
+        """Decorator of a route handler (under its route decorator): the route needs ``scope``, one
+        this plugin declares."""
+        if scope not in self.scopes:
+            raise PluginError(f"plugin {self.name}: route scope {scope!r} is not one it declares ({self.scopes})")
+
+        def mark(handler: F) -> F:
+            setattr(handler, SCOPE_ATTRIBUTE, scope)
+            return handler
+
+        return mark
 
     def kind(self, job: str) -> str:
         return job if "." in job else f"{self.name}.{job}"
@@ -206,6 +235,13 @@ class Plugin:
 
     def __repr__(self) -> str:
         return f"Plugin({self.name!r}, {self.version!r}, jobs={sorted(self.jobs)})"
+
+
+def principal_of(request: web.Request) -> Principal | None:
+    """Who is asking, in a plugin's route handler: the token's or the signed-in user's principal
+    (``token_id``, ``name``, ``scopes``, ``kind``, the OIDC ``subject`` and ``email``), for the
+    plugin's own records of who did what."""
+    return request.get(PRINCIPAL)
 
 
 def _params_model(fn: JobFn) -> type[BaseModel]:
@@ -369,6 +405,7 @@ class JobContext:
 
 
 __all__ = [
+    "PRINCIPAL",
     "PRIORITY_BATCH",
     "PRIORITY_INTERACTIVE",
     "PRIORITY_LIVE",
@@ -382,6 +419,8 @@ __all__ = [
     "NoParams",
     "Notifier",
     "Plugin",
+    "Principal",
     "Retry",
     "Schedule",
+    "principal_of",
 ]

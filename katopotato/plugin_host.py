@@ -123,6 +123,10 @@ class PluginRegistry:
             for s in p.schedules
         ]
 
+    def scopes(self) -> dict[str, str]:
+        """Every scope the plugins declare, name → what it allows."""
+        return {scope: text for p in self._plugins.values() for scope, text in p.scopes.items()}
+
     def describe(self) -> list[dict[str, Any]]:
         """What ``GET /v1/plugins`` shows: plugins, their jobs with parameter schemas, schedules."""
         out = []
@@ -145,6 +149,7 @@ class PluginRegistry:
                     ],
                     "schedules": [_describe_schedule(p, s) for s in p.schedules],
                     "has_routes": len(p.routes) > 0,
+                    "scopes": dict(p.scopes),
                     "settings_schema": p.settings.model_json_schema() if p.settings else None,
                 }
             )

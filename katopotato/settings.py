@@ -20,6 +20,9 @@ Sources, later ones winning: built-in embedded defaults, an optional TOML file (
 | workers         | COUCHPOTATO_WORKERS          | 1 embedded job worker (``serve --workers N``)      |
 | capture_slots   | COUCHPOTATO_CAPTURE_SLOTS    | 16 sessions captured at once by the embedded workers |
 | partials        | COUCHPOTATO_PARTIALS         | true (interim text while a client follows it)      |
+| oidc_issuer     | COUCHPOTATO_OIDC_ISSUER      | none: OIDC off, API tokens only (docs/auth.md)     |
+| oidc_…          | COUCHPOTATO_OIDC_…           | audience, client_id, client_secret, group_scopes,  |
+|                 |                              | groups_claim, allowed_domains, first_login_group, session_ttl_s |
 
 The transcript sinks' settings (Google credentials and endpoints) are read here too, by
 ``docsweb.DocsWebSettings.from_env`` (``GOOGLE_APPLICATION_CREDENTIALS``,
@@ -41,6 +44,7 @@ from couchpotato.settings import CoreSettings
 from docsweb import DocsWebSettings
 
 from .errors import ConfigError
+from .oidc.config import DEFAULT_GROUPS_CLAIM, DEFAULT_SESSION_TTL_S, OidcSettings, parse_group_scopes
 
 ENV_PREFIX = "COUCHPOTATO_"
 CONFIG_ENV = "COUCHPOTATO_CONFIG"
@@ -60,6 +64,15 @@ _KEYS = (
     "workers",
     "capture_slots",
     "partials",
+    "oidc_issuer",
+    "oidc_audience",
+    "oidc_client_id",
+    "oidc_client_secret",
+    "oidc_group_scopes",
+    "oidc_groups_claim",
+    "oidc_allowed_domains",
+    "oidc_first_login_group",
+    "oidc_session_ttl_s",
 )
 DEFAULT_WORKERS = 1
 DEFAULT_CAPTURE_SLOTS = 16
@@ -88,6 +101,7 @@ class Settings:
         partials: capture instances draft interim text while a client follows it (SSE
             ``?partials=1``); off saves those decodes.
         docsweb: settings of the transcript sinks (Google credentials and endpoints).
+        oidc: the OIDC provider trusted for sign-in and bearer JWTs (off unless an issuer is set).
         config_file: the TOML file read, if any.
     """
 
@@ -106,6 +120,7 @@ class Settings:
     capture_slots: int = DEFAULT_CAPTURE_SLOTS
     partials: bool = True
     docsweb: DocsWebSettings = field(default_factory=DocsWebSettings)
+    oidc: OidcSettings = field(default_factory=OidcSettings)
     config_file: Path | None = None
 
     def __post_init__(self) -> None:
@@ -214,8 +229,33 @@ class Settings:
             capture_slots=_int("capture_slots", values.get("capture_slots", DEFAULT_CAPTURE_SLOTS)),
             partials=_bool("partials", values.get("partials", True)),
             docsweb=DocsWebSettings.from_env(env),
+            oidc=_oidc(values),
             config_file=path,
         )
+
+
+def _oidc(values: Mapping[str, Any]) -> OidcSettings:
+    scopes = values.get("oidc_group_scopes", "")
+    if isinstance(scopes, Mapping):  # TOML: a table of group = "scope,scope"
+        scopes = ";".join(f"{g}={v if isinstance(v, str) else ','.join(v)}" for g, v in scopes.items())
+    domains = values.get("oidc_allowed_domains", "")
+    if isinstance(domains, str):
+        domains = [d.strip() for d in domains.split(",")]
+    try:
+        ttl = float(values.get("oidc_session_ttl_s", DEFAULT_SESSION_TTL_S))
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"oidc_session_ttl_s must be seconds, not {values['oidc_session_ttl_s']!r}") from e
+    return OidcSettings(
+        issuer=str(values.get("oidc_issuer", "")),
+        audience=str(values.get("oidc_audience", "")),
+        client_id=str(values.get("oidc_client_id", "")),
+        client_secret=str(values.get("oidc_client_secret", "")),
+        group_scopes=parse_group_scopes(str(scopes)),
+        groups_claim=str(values.get("oidc_groups_claim", "") or DEFAULT_GROUPS_CLAIM),
+        allowed_domains=tuple(d for d in (str(x).strip() for x in domains) if d),
+        first_login_group=str(values.get("oidc_first_login_group", "")),
+        session_ttl_s=ttl,
+    )
 
 
 def _default_data_dir(env: Mapping[str, str]) -> Path:

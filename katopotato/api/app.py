@@ -1,9 +1,18 @@
 """The aiohttp application: routes from the operations, auth, JSON errors, the console.
 
 Middleware order (outermost first): ``errors`` turns every failure into ``{"error": {"code",
-"message"}}`` (a traceback only ever reaches the log) and counts requests for the metrics; each
-operation's handler is wrapped by ``_guarded``, which checks the bearer token and the scope the
-operation declares before the handler runs.
+"message"}}`` (a traceback only ever reaches the log), counts requests for the metrics and writes
+the audit line; each operation's handler is wrapped by ``_guarded``, which finds the principal
+(``authn.authenticate``: an API token, an OIDC bearer JWT or the console's sign-in cookie) and
+checks the scope the operation declares before the handler runs.
+
+The audit log is one structured line per state-changing request (every method but GET/HEAD/
+OPTIONS), per sign-in request and per refusal (401/403/429), on the logger ``katopotato.audit``:
+who (the principal's id, name, kind, OIDC subject), what (method, route, path, and what it created:
+its ``Location``), the status and the client address. A log line rather than a table: it costs
+the request path nothing, never fails a request, and goes where the service's JSON logs already go
+(stderr → the log store), which keeps it outside the reach of the database it describes; what a
+request changed is in the database.
 """
 
 from __future__ import annotations
@@ -16,14 +25,17 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from .errors import HTTP_CODES, ApiError, Forbidden, Unauthorized, error_body, from_exception
+from .authn import SAFE_METHODS, authenticate
+from .errors import HTTP_CODES, ApiError, Forbidden, error_body, from_exception
 from .http import check_query_names
 from .jobs import mount_plugin_routes
 from .openapi import Operation, openapi
 from .routes import operations
 from .service import PRINCIPAL, SERVICE, Service
+from .signin import mount_signin_routes
 
 log = logging.getLogger(__name__)
+audit_log = logging.getLogger("katopotato.audit")
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 MAX_BODY_BYTES = 64 * 1024
 DESCRIPTION = (
@@ -38,9 +50,11 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
     service = request.app[SERVICE]
     status = 500
+    created = None
     try:
         response = await handler(request)
         status = response.status
+        created = response.headers.get("Location") if status < 400 else None
         return response
     except ApiError as e:
         status = e.status
@@ -67,22 +81,35 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         )
     finally:
         service.metrics.http_requests.labels(route, str(status)).inc()
+        if request.method not in SAFE_METHODS or request.path.startswith("/v1/auth/") or status in (401, 403, 429):
+            _audit(request, route, status, created)
+
+
+def _audit(request: web.Request, route: str, status: int, created: str | None) -> None:
+    p = request.get(PRINCIPAL)
+    record = {
+        "who": p.token_id if p else None,
+        "name": p.name if p else None,
+        "kind": p.kind if p else None,
+        "subject": p.subject if p and p.subject else None,
+        "method": request.method,
+        "route": route,
+        "path": request.path,
+        "status": status,
+        "created": created,  # what a POST made (its Location: a session, a job, a token)
+        "remote": request.remote,
+    }
+    who = f"{p.name or p.token_id} ({p.kind} {p.token_id})" if p else "anonymous"
+    audit_log.info("%s %s → %d by %s", request.method, request.path, status, who, extra={"audit": record})
 
 
 def _guarded(op: Operation) -> Handler:
     async def handler(request: web.Request) -> web.StreamResponse:
         if op.scope is not None:
-            service = request.app[SERVICE]
-            auth = request.headers.get("Authorization", "")
-            scheme, _, token = auth.partition(" ")
-            if scheme.lower() != "bearer" or not token.strip():
-                raise Unauthorized("a bearer token is needed: Authorization: Bearer <token>")
-            principal = await service.tokens.authenticate(token.strip())
-            if principal is None:
-                raise Unauthorized("this token is not valid (unknown or revoked)")
+            principal = await authenticate(request)
+            request[PRINCIPAL] = principal  # before the scope check: a refusal is audited with who asked
             if op.scope and not principal.allows(op.scope):
                 raise Forbidden(f"this token lacks the {op.scope} scope")
-            request[PRINCIPAL] = principal
         check_query_names(request, op.query)
         return await op.handler(request)
 
@@ -115,6 +142,7 @@ def create_app(service: Service, *, extra_operations: Sequence[Operation] = ()) 
         app.router.add_route(op.method, op.path, _guarded(op), name=op.operation_id)
     service.openapi_document = openapi(ops, title="KatoPotato", version=service.version, description=DESCRIPTION)
     mount_plugin_routes(app, service.registry)  # not in /openapi.json: they have no declared contract
+    mount_signin_routes(app)  # browser redirects, not API: not in /openapi.json either
     app.router.add_get("/", _console, name="console")
     app.router.add_static("/static/", WEB_DIR, name="static", append_version=False)
 

@@ -3,15 +3,17 @@
     ApiError(status, code, message)
     ├── BadRequest        400 invalid_request, invalid_json, invalid_query, invalid_cursor, url_refused,
     │                         sink_refused, unknown_kind, invalid_params, kind_not_allowed
-    ├── Unauthorized      401 unauthorized
-    ├── Forbidden         403 forbidden
+    ├── Unauthorized      401 unauthorized, session_expired, token_expired, token_not_yet_valid,
+    │                         wrong_audience, wrong_issuer, bad_signature, unknown_key, invalid_token
+    ├── Forbidden         403 forbidden, no_role, domain_not_allowed, csrf_failed
     ├── NotFound          404 not_found, session_not_found, audio_not_kept, job_not_found, result_expired
     ├── Conflict          409 output_exists, job_not_finished, job_failed, job_cancelled, job_state,
     │                         swap_refused
     ├── Unprocessable     422 source_not_found, source_unreachable, not_media, no_audio_track,
     │                         source_stalled, no_audio, silence_timeout, source_error, unsupported_option,
     │                         invalid_outputs
-    └── Unavailable       503 unavailable, search_unavailable, broker_unavailable
+    ├── Unavailable       503 unavailable, search_unavailable, broker_unavailable, oidc_unavailable
+    └── TooManyRequests   429 too_many_requests (ratelimit.py: the sign-in endpoints)
 
 ``error_body`` builds the JSON; ``from_exception`` maps the exceptions of every package to these
 through one table (``ERROR_MAP``), so a handler only raises. Anything unexpected becomes a 500
@@ -152,6 +154,9 @@ ERROR_MAP: tuple[tuple[type[BaseException], type[ApiError], str], ...] = (
     (kp.JobCancelled, Conflict, "job_cancelled"),
     (kp.JobStateError, Conflict, "job_state"),
     (kp.BrokerUnavailable, Unavailable, "broker_unavailable"),
+    (kp.TokenRejected, Unauthorized, "invalid_token"),
+    (kp.NotPermitted, Forbidden, "no_role"),
+    (kp.ProviderUnavailable, Unavailable, "oidc_unavailable"),
 )
 
 
@@ -166,7 +171,10 @@ def from_exception(e: BaseException) -> ApiError | None:
 
 
 def _own_code(e: BaseException) -> str | None:
-    """A source error that names its own code (the browser capture's ``no_audio``) keeps it."""
+    """A source error that names its own code (the browser capture's ``no_audio``) keeps it, and
+    so does an auth error (``token_expired``, ``wrong_audience``…)."""
+    if isinstance(e, kp.AuthError):
+        return e.code
     if isinstance(e, core.SourceError) and not isinstance(e, core.UrlRefused):
         own = getattr(e, "code", None)
         if isinstance(own, str) and own:

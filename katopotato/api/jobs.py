@@ -25,8 +25,10 @@ from aiohttp.typedefs import Handler
 
 from ..broker.base import parse_entry_id
 from ..jobs import Job, JobEvent, JobStatus, job_events_stream
+from ..plugin import SCOPE_ATTRIBUTE
 from ..plugin_host import PluginRegistry
-from .errors import BadRequest, Forbidden, Unauthorized
+from .authn import authenticate
+from .errors import BadRequest, Forbidden
 from .http import (
     SSE_KEEPALIVE_S,
     SSE_RETRY_MS,
@@ -50,7 +52,7 @@ from .models import (
     PluginOut,
 )
 from .openapi import Answer, HeaderParam, Operation
-from .service import PRINCIPAL, SERVICE
+from .service import PRINCIPAL
 
 log = logging.getLogger(__name__)
 SESSION_KINDS_PLUGIN = "transcription"  # its jobs are started by POST /v1/sessions
@@ -204,16 +206,10 @@ async def job_events(request: web.Request) -> web.StreamResponse:
 
 def _plugin_guard(handler: Handler, scope: str) -> Handler:
     async def guarded(request: web.Request) -> web.StreamResponse:
-        service = request.app[SERVICE]
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthorized("a bearer token is needed: Authorization: Bearer <token>")
-        principal = await service.tokens.authenticate(token.strip())
-        if principal is None:
-            raise Unauthorized("this token is not valid (unknown or revoked)")
+        principal = await authenticate(request)
+        request[PRINCIPAL] = principal
         if not principal.allows(scope):
             raise Forbidden(f"this token lacks the {scope} scope")
-        request[PRINCIPAL] = principal
         return await handler(request)
 
     return guarded
@@ -227,8 +223,9 @@ def mount_plugin_routes(app: web.Application, registry: PluginRegistry) -> list[
             if not isinstance(route, web.RouteDef):
                 continue  # static files are not served for plugins
             path = f"/v1/plugins/{plugin.name}/{route.path.lstrip('/')}"
-            scope = "jobs:read" if route.method in ("GET", "HEAD") else "jobs:write"
             handler: Handler = route.handler
+            default = "jobs:read" if route.method in ("GET", "HEAD") else "jobs:write"
+            scope = getattr(handler, SCOPE_ATTRIBUTE, default)
             app.router.add_route(route.method, path, _plugin_guard(handler, scope), **route.kwargs)
             added.append(f"{route.method} {path}")
     return added

@@ -369,6 +369,7 @@ class PluginOut(_Model):
     schedules: list[ScheduleOut]
     has_routes: bool
     routes: str | None = Field(description="where its HTTP routes are mounted")
+    scopes: dict[str, str] = Field(default_factory=dict, description="the scopes it declares: name → what it allows")
     settings_schema: dict[str, Any] | None
 
 
@@ -382,6 +383,9 @@ class PluginList(_Model):
 class TokenCreate(_Model):
     scopes: list[Scope] = Field(min_length=1, max_length=len(SCOPES))
     name: str = Field("", max_length=100)
+    expires_in_s: float | None = Field(
+        None, ge=60, le=10 * 365 * 86400, description="the token stops working this long after its creation"
+    )
 
 
 class TokenOut(_Model):
@@ -390,6 +394,9 @@ class TokenOut(_Model):
     scopes: list[str]
     created_at: float
     revoked_at: float | None
+    expires_at: float | None = None
+    kind: Literal["api", "console"] = Field("api", description="an API token, or a user's console sign-in")
+    subject: str = Field("", description="the OIDC subject of a console sign-in")
     token: str | None = Field(default=None, description="the secret, only in the answer that created it")
 
 
@@ -405,6 +412,43 @@ class WhoAmI(_Model):
     token_id: str
     name: str
     scopes: list[str]
+
+
+class MeOut(_Model):
+    token_id: str
+    name: str
+    kind: Literal["api", "console", "oidc"] = Field(description="an API token, a console sign-in, or a bearer JWT")
+    subject: str = Field(description="the OIDC subject ('' for API tokens)")
+    email: str
+    scopes: list[str]
+    csrf_token: str | None = Field(
+        default=None, description="for a console sign-in: send it as X-CSRF-Token with every POST/DELETE"
+    )
+
+
+class UserOut(_Model):
+    id: str
+    subject: str
+    email: str
+    name: str
+    groups: list[str] = Field(description="the groups their last token named")
+    assigned_groups: list[str] = Field(description="groups assigned here (the first-login group)")
+    created_at: float
+    last_login_at: float | None
+
+
+class UserList(_Model):
+    users: list[UserOut]
+
+
+class UserPath(_Model):
+    id: str = Field(min_length=1, max_length=64)
+
+
+class UserGroups(_Model):
+    assigned_groups: list[str] = Field(
+        max_length=50, description="groups of COUCHPOTATO_OIDC_GROUP_SCOPES given to this user here"
+    )
 
 
 class HealthOut(_Model):

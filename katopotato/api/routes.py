@@ -24,9 +24,12 @@ from couchpotato.formats import render
 from couchpotato.records import Event, event_from_dict
 from hotpotato.errors import SwapRefused
 
+from ..auth import KIND_CONSOLE, TokenInfo
 from ..drafts import follow_partials
+from ..identity import UserInfo
 from ..search import SearchQuery, parse
 from ..sessions import AudioKeeper, AudioNotKept, SessionRecord, SessionSpec
+from .authn import SESSION_COOKIE, csrf_token
 from .errors import BadRequest, NotFound, Unprocessable, validation_message
 from .http import (
     SSE_KEEPALIVE_S,
@@ -47,6 +50,7 @@ from .models import (
     AudioQuery,
     EventsQuery,
     HealthOut,
+    MeOut,
     OutputCreate,
     OutputList,
     OutputOut,
@@ -68,6 +72,10 @@ from .models import (
     TokenPath,
     TranscriptOut,
     TranscriptQuery,
+    UserGroups,
+    UserList,
+    UserOut,
+    UserPath,
     WhoAmI,
 )
 from .openapi import ANY_TOKEN, PUBLIC, Answer, HeaderParam, Operation
@@ -400,25 +408,71 @@ async def whoami(request: web.Request) -> web.StreamResponse:
     return json_response(WhoAmI(token_id=p.token_id, name=p.name, scopes=sorted(p.scopes)))
 
 
+async def me(request: web.Request) -> web.StreamResponse:
+    p = get_principal(request)
+    secret = request.cookies.get(SESSION_COOKIE, "") if p.kind == KIND_CONSOLE else ""
+    use_cookie = bool(secret) and "Authorization" not in request.headers
+    email = p.email
+    identities = get_service(request).identities
+    if not email and p.kind == KIND_CONSOLE and identities is not None:
+        user = await identities.user(p.subject)
+        email = user.email if user is not None else ""
+    return json_response(
+        MeOut(
+            token_id=p.token_id,
+            name=p.name,
+            kind=p.kind,  # type: ignore[arg-type]
+            subject=p.subject,
+            email=email,
+            scopes=sorted(p.scopes),
+            csrf_token=csrf_token(secret) if use_cookie else None,
+        )
+    )
+
+
+def _user_out(u: UserInfo) -> UserOut:
+    return UserOut(**{**u.__dict__, "groups": list(u.groups), "assigned_groups": list(u.assigned_groups)})
+
+
+async def list_users(request: web.Request) -> web.StreamResponse:
+    identities = get_service(request).identities
+    users = await identities.users() if identities is not None else []
+    return json_response(UserList(users=[_user_out(u) for u in users]))
+
+
+async def assign_groups(request: web.Request) -> web.StreamResponse:
+    user_id = validate(UserPath, dict(request.match_info)).id
+    body = await parse_body(request, UserGroups)
+    identities = get_service(request).identities
+    user = await identities.assign(user_id, body.assigned_groups) if identities is not None else None
+    if user is None:
+        raise NotFound(f"no user {user_id!r}", code="user_not_found")
+    return json_response(_user_out(user))
+
+
 async def create_token(request: web.Request) -> web.StreamResponse:
     body = await parse_body(request, TokenCreate)
-    token, info = await get_service(request).tokens.create(body.scopes, name=body.name)
-    out = TokenOut(
-        id=info.id, name=info.name, scopes=list(info.scopes), created_at=info.created_at, revoked_at=None, token=token
+    token, info = await get_service(request).tokens.create(body.scopes, name=body.name, expires_in_s=body.expires_in_s)
+    return json_response(_token_out(info, token), 201, headers={"Location": f"/v1/tokens/{info.id}"})
+
+
+def _token_out(i: TokenInfo, token: str | None = None) -> TokenOut:
+    return TokenOut(
+        id=i.id,
+        name=i.name,
+        scopes=list(i.scopes),
+        created_at=i.created_at,
+        revoked_at=i.revoked_at,
+        expires_at=i.expires_at,
+        kind=i.kind,  # type: ignore[arg-type]
+        subject=i.subject,
+        token=token,
     )
-    return json_response(out, 201)
 
 
 async def list_tokens(request: web.Request) -> web.StreamResponse:
     infos = await get_service(request).tokens.list()
-    return json_response(
-        TokenList(
-            tokens=[
-                TokenOut(id=i.id, name=i.name, scopes=list(i.scopes), created_at=i.created_at, revoked_at=i.revoked_at)
-                for i in infos
-            ]
-        )
-    )
+    return json_response(TokenList(tokens=[_token_out(i) for i in infos]))
 
 
 async def revoke_token(request: web.Request) -> web.StreamResponse:
@@ -654,6 +708,41 @@ OTHER_OPERATIONS: list[Operation] = [
         "auth",
         ANY_TOKEN,
         {200: Answer("who you are", WhoAmI)},
+    ),
+    Operation(
+        "GET",
+        "/v1/me",
+        me,
+        "me",
+        "Who you are (an API token, a console sign-in or an OIDC bearer token), your scopes, and the "
+        "CSRF token of a console sign-in",
+        "auth",
+        ANY_TOKEN,
+        {200: Answer("who you are", MeOut)},
+    ),
+    Operation(
+        "GET",
+        "/v1/users",
+        list_users,
+        "listUsers",
+        "People who signed in with OIDC, their groups and the groups assigned here",
+        "auth",
+        "admin",
+        {200: Answer("the users", UserList)},
+    ),
+    Operation(
+        "PUT",
+        "/v1/users/{id}",
+        assign_groups,
+        "assignUserGroups",
+        "Set the groups a user is given here (besides their provider's)",
+        "auth",
+        "admin",
+        {200: Answer("the user", UserOut), 404: Answer("no such user (`user_not_found`)")},
+        path_params=UserPath,
+        body=UserGroups,
+        description="The groups must be ones of COUCHPOTATO_OIDC_GROUP_SCOPES. They count for the user's bearer "
+        "JWTs within 10 s, and for their console at their next sign-in.",
     ),
     Operation(
         "GET",

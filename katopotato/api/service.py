@@ -23,7 +23,7 @@ from sqlalchemy import text
 
 from couchpotato import __version__
 
-from ..auth import Principal, TokenStore
+from ..auth import SCOPES, TokenStore
 from ..blobs import BlobStore, blobs_from_url
 from ..broker import Broker, broker_from_url
 from ..db import Database
@@ -31,8 +31,10 @@ from ..distributed import DistributedRunner
 from ..embedded import EmbeddedWorkers
 from ..errors import ConfigError
 from ..events import EventLog
+from ..identity import Identities
 from ..metrics import Metrics
 from ..outputs import Outputs
+from ..plugin import PRINCIPAL
 from ..plugin_host import PluginRegistry, load_plugins
 from ..scheduler import Scheduler
 from ..search import SearchBackend, open_search
@@ -60,6 +62,7 @@ class Service:
     blobs: BlobStore
     outputs: Outputs
     workers: EmbeddedWorkers | None = None
+    identities: Identities | None = None  # OIDC sign-in and bearer JWTs, when an issuer is configured
     recovered: list[str] = field(default_factory=list)
     openapi_document: dict[str, Any] = field(default_factory=dict)
     _shut: bool = False
@@ -89,6 +92,7 @@ class Service:
             events = EventLog(db)
             store = SessionStore(db, events, search, metrics)
             registry = registry or load_plugins(settings=settings.plugin_settings())
+            check_oidc(settings, registry)
             broker: Broker = await stack.enter_async_context(broker_from_url(settings.broker_url))
             blobs: BlobStore = await stack.enter_async_context(blobs_from_url(settings.blobs_url))
             scheduler = Scheduler(broker, registry)
@@ -110,7 +114,7 @@ class Service:
             service = cls(
                 settings,
                 db,
-                TokenStore(db, settings.api_token),
+                TokenStore(db, settings.api_token, registry.scopes()),
                 events,
                 search,
                 store,
@@ -122,6 +126,9 @@ class Service:
                 outputs,
                 workers,
             )
+            if settings.oidc.enabled:
+                service.identities = Identities(settings.oidc, db)
+                stack.push_async_callback(service.identities.close)
             stack.push_async_callback(service.shutdown)
             service.recovered = await runner.recover()
             if service.recovered:
@@ -176,6 +183,25 @@ class Service:
         return __version__
 
 
+def check_oidc(settings: Settings, registry: PluginRegistry) -> None:
+    """The OIDC group map grants only scopes that exist (the host's and the plugins'), and the
+    first-login group is one of it."""
+    oidc = settings.oidc
+    if not oidc.enabled:
+        return
+    known = [*SCOPES, *sorted(registry.scopes())]
+    unknown = oidc.unknown_scopes(set(known))
+    if unknown:
+        raise ConfigError(
+            f"COUCHPOTATO_OIDC_GROUP_SCOPES grants unknown scopes {', '.join(unknown)}; scopes are {', '.join(known)}"
+        )
+    if oidc.first_login_group and oidc.first_login_group not in oidc.group_scopes:
+        raise ConfigError(
+            f"COUCHPOTATO_OIDC_FIRST_LOGIN_GROUP={oidc.first_login_group!r} is not a group of "
+            "COUCHPOTATO_OIDC_GROUP_SCOPES (it would grant nothing)"
+        )
+
+
 def scheduled_runner(
     store: SessionStore,
     settings: Settings,
@@ -198,6 +224,5 @@ def scheduled_runner(
 
 
 SERVICE = web.AppKey("katopotato.service", Service)
-PRINCIPAL = web.RequestKey("katopotato.principal", Principal)
 
 __all__ = ["PRINCIPAL", "SERVICE", "RunnerFactory", "Service", "scheduled_runner"]

@@ -150,6 +150,10 @@ def _banner(out: TextIO, settings: Settings, service: Service, host: str, port: 
     attached = service.runner.running()
     if attached:
         lines.append(f"  re-attached to {len(attached)} session(s) still running on the scheduler")
+    if service.settings.oidc.console_sign_in:
+        lines.append(f"  sign-in : OIDC at {service.settings.oidc.issuer} (the console's sign-in button; bearer JWTs)")
+    elif service.settings.oidc.enabled:
+        lines.append(f"  bearer JWTs of {service.settings.oidc.issuer} accepted (no console sign-in: no client id)")
     if admin_token:
         lines += [
             "",

@@ -31,6 +31,9 @@ def register(subparsers: Any) -> None:
         help=f"a scope (repeat, or comma-separate): {', '.join(SCOPES)}",
     )
     c.add_argument("--name", default="", help="what the token is for")
+    c.add_argument(
+        "--expires-in-days", type=float, default=None, metavar="DAYS", help="the token stops working after this long"
+    )
     c.set_defaults(handler=create)
     ls = sub.add_parser("list", help="list tokens (never their secrets)")
     ls.set_defaults(handler=list_tokens)
@@ -47,12 +50,15 @@ def _store(args: argparse.Namespace) -> tuple[Database, TokenStore]:
 async def create(args: argparse.Namespace) -> int:
     try:
         scopes = check_scopes(s for arg in args.scope for s in arg.split(","))
+        if args.expires_in_days is not None and args.expires_in_days <= 0:
+            raise InvalidScope("--expires-in-days must be positive")
     except InvalidScope as e:
         raise ConfigError(str(e)) from e
+    expires_in_s = args.expires_in_days * 86400 if args.expires_in_days is not None else None
     db, store = _store(args)
     try:
         await db.start()
-        token, info = await store.create(scopes, name=args.name)
+        token, info = await store.create(scopes, name=args.name, expires_in_s=expires_in_s)
     finally:
         await db.close()
     print(token)
@@ -72,8 +78,15 @@ async def list_tokens(args: argparse.Namespace) -> int:
         await db.close()
     for i in infos:
         created = datetime.datetime.fromtimestamp(i.created_at, datetime.UTC).strftime("%Y-%m-%d %H:%M")
-        state = "revoked" if i.revoked_at else "active"
-        print(f"{i.id}  {state:7}  {created}  {','.join(i.scopes):40}  {i.name}")
+        state = "revoked" if i.revoked_at else ("active" if i.active() else "expired")
+        expires = ""
+        if i.expires_at is not None:
+            expires = (
+                " (expires "
+                + datetime.datetime.fromtimestamp(i.expires_at, datetime.UTC).strftime("%Y-%m-%d %H:%M")
+                + ")"
+            )
+        print(f"{i.id}  {state:7}  {created}  {','.join(i.scopes):40}  {i.kind:7}  {i.name}{expires}")
     return 0
 
 

@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from .database import Database
-from .models import Base, EventRow, OutputRow, SegmentRow, SessionRow, TokenRow, row_dict
+from .models import Base, EventRow, OutputRow, SegmentRow, SessionRow, TokenRow, UserRow, row_dict
 
-__all__ = ["Base", "Database", "EventRow", "OutputRow", "SegmentRow", "SessionRow", "TokenRow", "row_dict"]
+__all__ = ["Base", "Database", "EventRow", "OutputRow", "SegmentRow", "SessionRow", "TokenRow", "UserRow", "row_dict"]

@@ -111,6 +111,26 @@ class TokenRow(Base):
     scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[float] = mapped_column(Float)
     revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    expires_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    kind: Mapped[str] = mapped_column(String(16), default="api", server_default="api")
+    subject: Mapped[str] = mapped_column(Text, default="", server_default="")
+
+
+class UserRow(Base):
+    """A person who signed in with OIDC: ``id`` is a digest of issuer and subject; ``groups`` are
+    the groups their last token named, ``assigned_groups`` those given here (the first-login group)."""
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    issuer: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str] = mapped_column(Text)
+    email: Mapped[str] = mapped_column(Text, default="", server_default="")
+    name: Mapped[str] = mapped_column(Text, default="", server_default="")
+    groups: Mapped[list[str]] = mapped_column(JSON, default=list)
+    assigned_groups: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[float] = mapped_column(Float)
+    last_login_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 def row_dict(row: Any) -> dict[str, Any]:
@@ -118,4 +138,4 @@ def row_dict(row: Any) -> dict[str, Any]:
     return dict(row._mapping)
 
 
-__all__ = ["Base", "EventRow", "OutputRow", "SegmentRow", "SessionRow", "TokenRow", "row_dict"]
+__all__ = ["Base", "EventRow", "OutputRow", "SegmentRow", "SessionRow", "TokenRow", "UserRow", "row_dict"]

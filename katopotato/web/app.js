@@ -1,9 +1,14 @@
-// KatoPotato console: one page, no build step. Talks only to the public API with a bearer token.
+// KatoPotato console ("Conductor"): one page, no build step. Talks only to the public API, with a
+// bearer token pasted in, or with the HttpOnly cookie of an OIDC sign-in (then every POST/DELETE
+// carries the X-CSRF-Token that /v1/me hands out). It shows only what the principal's scopes allow.
 "use strict";
 
 const $ = (sel) => document.querySelector(sel);
 const state = {
   token: sessionStorage.getItem("kp_token") || localStorage.getItem("kp_token") || "",
+  signedIn: false,     // a token was accepted, or the sign-in cookie was
+  csrf: null,          // the CSRF token of a cookie sign-in
+  me: null,            // GET /v1/me
   scopes: new Set(),
   sessionId: null,
   session: null,
@@ -29,14 +34,25 @@ class ApiError extends Error {
   constructor(status, code, message) { super(message); this.status = status; this.code = code; }
 }
 
+// The credentials of a request: the pasted token, or (with the cookie the browser sends by itself)
+// the CSRF token on anything that changes state.
+function authHeaders(method = "GET", extra = {}) {
+  const headers = { ...extra };
+  if (state.token) headers.Authorization = `Bearer ${state.token}`;
+  else if (state.csrf && !["GET", "HEAD"].includes(method)) headers["X-CSRF-Token"] = state.csrf;
+  return headers;
+}
+
 async function api(path, { method = "GET", body, raw = false } = {}) {
-  const headers = { Authorization: `Bearer ${state.token}` };
+  const headers = authHeaders(method);
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const resp = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   if (!resp.ok) {
     let code = "http_" + resp.status, message = resp.statusText;
     try { const e = (await resp.json()).error; code = e.code; message = e.message; } catch (_) { /* not JSON */ }
-    if (resp.status === 401 && path !== "/v1/whoami") signOut("Your token is no longer accepted.");
+    if (resp.status === 401 && path !== "/v1/me" && state.signedIn) {
+      signOut(state.token ? "Your token is no longer accepted." : "Your sign-in has ended; sign in again.");
+    }
     throw new ApiError(resp.status, code, message);
   }
   if (raw) return resp;
@@ -68,28 +84,50 @@ function el(tag, attrs = {}, ...children) {
 
 // --- sign in -----------------------------------------------------------------------------------
 
+// token: a pasted API token, or "" to use the sign-in cookie (an OIDC sign-in)
 async function signIn(token, remember) {
   state.token = token;
-  const me = await api("/v1/whoami");
+  const me = await api("/v1/me");
+  state.me = me;
+  state.csrf = me.csrf_token || null;
   state.scopes = new Set(me.scopes);
-  (remember ? localStorage : sessionStorage).setItem("kp_token", token);
-  $("#who").textContent = `${me.name || me.token_id} · ${me.scopes.join(", ")}`;
+  state.signedIn = true;
+  if (token) (remember ? localStorage : sessionStorage).setItem("kp_token", token);
+  const who = me.kind === "api" ? (me.name || me.token_id) : (me.email || me.name || me.subject);
+  $("#who").textContent = `${who} · ${me.scopes.join(", ")}`;
   $("#signin").hidden = true;
   $("#app").hidden = false;
   $("#sign-out").hidden = false;
+  const sessions = can("sessions:read") || can("sessions:write") || can("search");
+  $("#nav-sessions").hidden = !sessions;
+  $("#sessions-list-card").hidden = !can("sessions:read");
   $("#new-session").hidden = !can("sessions:write");
   $("#search-form").hidden = !can("search");
   $("#nav").hidden = false;
   $("#nav-jobs").hidden = !can("jobs:read");
   $("#new-job").hidden = !can("jobs:write");
+  $("#nav-admin").hidden = !can("admin");
+  $("#nav-plugins").hidden = !pluginScopes().length;
   await refreshSessions();
   route();
 }
 
-function signOut(message = "") {
+// the plugins' own scopes this principal holds (e.g. texting:send): their pages are theirs to show
+function pluginScopes() {
+  return [...state.scopes].filter((s) => s.includes(":") && !["sessions", "jobs"].includes(s.split(":")[0]));
+}
+
+async function signOut(message = "") {
+  if (state.signedIn && !state.token) {
+    try { await api("/v1/auth/logout", { method: "POST" }); } catch (_) { /* it has ended already */ }
+  }
   sessionStorage.removeItem("kp_token");
   localStorage.removeItem("kp_token");
   state.token = "";
+  state.signedIn = false;
+  state.csrf = null;
+  state.me = null;
+  state.scopes = new Set();
   closeSession();
   closeJob();
   jobs.plugins = null;
@@ -104,7 +142,7 @@ function signOut(message = "") {
 // --- sessions list -----------------------------------------------------------------------------
 
 async function refreshSessions() {
-  if (!state.token || !can("sessions:read")) return;
+  if (!state.signedIn || !can("sessions:read")) return;
   let page;
   try { page = await api("/v1/sessions?limit=50"); } catch (_) { return; }
   const list = $("#sessions");
@@ -125,14 +163,18 @@ function closeSession() {
 }
 
 function showOnly(view) {
-  for (const id of ["#empty", "#results-view", "#session-view", "#jobs-empty", "#job-view"]) $(id).hidden = id !== view;
+  for (const id of ["#empty", "#results-view", "#session-view", "#jobs-empty", "#job-view", "#nothing"]) {
+    $(id).hidden = id !== view;
+  }
 }
 
 function setMode(mode) {
   $("#sessions-sidebar").hidden = mode !== "sessions";
   $("#jobs-sidebar").hidden = mode !== "jobs";
-  $("#nav-sessions").classList.toggle("active", mode === "sessions");
-  $("#nav-jobs").classList.toggle("active", mode === "jobs");
+  $("#admin-view").hidden = mode !== "admin";
+  $("#plugins-view").hidden = mode !== "plugins";
+  for (const m of ["sessions", "jobs", "admin", "plugins"]) $(`#nav-${m}`).classList.toggle("active", mode === m);
+  if (mode === "admin" || mode === "plugins" || mode === "none") showOnly(null);
   if (mode === "jobs") {
     closeSession();
     loadPlugins().catch((e) => { $("#job-error").textContent = e.message; });
@@ -194,7 +236,7 @@ function setStatus(status, health) {
 async function follow(id, signal) {
   let last = 0;
   while (!signal.aborted) {
-    const headers = { Authorization: `Bearer ${state.token}`, Accept: "text/event-stream" };
+    const headers = authHeaders("GET", { Accept: "text/event-stream" });
     if (last) headers["Last-Event-ID"] = String(last);
     let resp;
     try {
@@ -473,7 +515,7 @@ function progressText(p) {
 }
 
 async function refreshJobs(more = false) {
-  if (!state.token || !can("jobs:read") || $("#jobs-sidebar").hidden) return;
+  if (!state.signedIn || !can("jobs:read") || $("#jobs-sidebar").hidden) return;
   const kind = $("#jobs-kind").value, status = $("#jobs-status").value;
   const params = new URLSearchParams({ limit: "30" });
   if (kind) params.set("kind", kind);
@@ -563,7 +605,7 @@ function watchJob(id) {
 // resumed with Last-Event-ID after a dropped connection, and after a requeue.
 async function followJob(id, signal) {
   while (!signal.aborted) {
-    const headers = { Authorization: `Bearer ${state.token}`, Accept: "text/event-stream" };
+    const headers = authHeaders("GET", { Accept: "text/event-stream" });
     if (jobs.lastEvent) headers["Last-Event-ID"] = jobs.lastEvent;
     let resp;
     try {
@@ -625,10 +667,12 @@ function onJobEvent(id, ev) {
 // --- routing -----------------------------------------------------------------------------------
 
 function route() {
-  if (!state.token) return;
+  if (!state.signedIn) return;
   const hash = location.hash.slice(1);
   const [path, query] = hash.split("?");
   const params = new URLSearchParams(query || "");
+  if (path === "/admin" && can("admin")) { setMode("admin"); loadAdmin(); return; }
+  if (path === "/plugins" && pluginScopes().length) { setMode("plugins"); loadPluginPages(); return; }
   const jm = path.match(/^\/jobs(?:\/([^/]+))?$/);
   if (jm && can("jobs:read")) {
     setMode("jobs");
@@ -636,7 +680,10 @@ function route() {
     else { closeJob(); showOnly("#jobs-empty"); }
     return;
   }
-  setMode("sessions");
+  if (!$("#nav-sessions").hidden) setMode("sessions");
+  else if (can("jobs:read")) { location.hash = "#/jobs"; return; }
+  else if (pluginScopes().length) { location.hash = "#/plugins"; return; }
+  else { setMode("none"); showOnly("#nothing"); return; }
   const m = path.match(/^\/sessions\/([^/]+)$/);
   if (m) {
     const t = params.has("t") ? Number(params.get("t")) : null;
@@ -647,6 +694,58 @@ function route() {
     closeSession();
     showOnly("#empty");
   }
+}
+
+// --- admin: users and tokens -------------------------------------------------------------------
+
+function when(t) { return t ? new Date(t * 1000).toLocaleString() : "—"; }
+
+async function loadAdmin() {
+  $("#admin-error").textContent = "";
+  try {
+    const [users, tokens] = await Promise.all([api("/v1/users"), api("/v1/tokens")]);
+    $("#users").replaceChildren(...users.users.map((u) => {
+      const groups = el("input", { type: "text", value: u.assigned_groups.join(", "), "aria-label": "assigned groups" });
+      const save = el("button", { class: "link", onclick: async () => {
+        const assigned = groups.value.split(",").map((v) => v.trim()).filter(Boolean);
+        try { await api(`/v1/users/${u.id}`, { method: "PUT", body: { assigned_groups: assigned } }); loadAdmin(); }
+        catch (e) { $("#admin-error").textContent = e.message; }
+      } }, "Save");
+      return el("tr", { dataset: { id: u.id } },
+        el("td", {}, u.name || u.subject), el("td", {}, u.email), el("td", {}, u.groups.join(", ")),
+        el("td", {}, groups, " ", save), el("td", {}, when(u.last_login_at)));
+    }));
+    $("#users-empty").hidden = users.users.length > 0;
+    const now = Date.now() / 1000;
+    $("#tokens").replaceChildren(...tokens.tokens.map((t) => {
+      const active = !t.revoked_at && !(t.expires_at && t.expires_at < now);
+      const revoke = el("button", { class: "link", onclick: async () => {
+        try { await api(`/v1/tokens/${t.id}`, { method: "DELETE" }); loadAdmin(); }
+        catch (e) { $("#admin-error").textContent = e.message; }
+      } }, "Revoke");
+      return el("tr", { class: active ? "" : "muted", dataset: { id: t.id } },
+        el("td", {}, el("code", {}, t.id)), el("td", {}, t.name), el("td", {}, t.kind),
+        el("td", {}, t.scopes.join(", ")), el("td", {}, when(t.expires_at)),
+        el("td", {}, active ? revoke : (t.revoked_at ? "revoked" : "expired")));
+    }));
+  } catch (e) {
+    $("#admin-error").textContent = e.message;
+  }
+}
+
+// --- plugins' pages ------------------------------------------------------------------------------
+
+async function loadPluginPages() {
+  const mine = new Set(pluginScopes());
+  let plugins = [];
+  try { plugins = (await api("/v1/plugins")).plugins; } catch (_) { /* needs jobs:read: list the scopes alone */ }
+  const byPrefix = Object.fromEntries(plugins.map((p) => [p.name, p]));
+  $("#plugin-pages").replaceChildren(...[...mine].sort().map((scope) => {
+    const p = byPrefix[scope.split(":")[0]];
+    const what = p && p.scopes ? p.scopes[scope] || "" : "";
+    return el("li", { dataset: { scope } }, el("strong", {}, scope), " ", el("span", { class: "small muted" }, what),
+      p && p.routes ? el("span", { class: "small" }, ` · ${p.routes}`) : "");
+  }));
 }
 
 async function serviceHealth() {
@@ -673,6 +772,19 @@ document.addEventListener("DOMContentLoaded", () => {
     }
   });
   $("#sign-out").addEventListener("click", () => signOut());
+  $("#admin-new-token").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const scopes = $("#admin-token-scopes").value.split(",").map((v) => v.trim()).filter(Boolean);
+    const body = { scopes, name: $("#admin-token-name").value.trim() };
+    const days = Number($("#admin-token-days").value);
+    if (days > 0) body.expires_in_s = days * 86400;
+    try {
+      const made = await api("/v1/tokens", { method: "POST", body });
+      $("#admin-token-secret").textContent = made.token;
+      $("#admin-token-secret").hidden = false;
+      loadAdmin();
+    } catch (err) { $("#admin-error").textContent = err.message; }
+  });
   $("#new-session").addEventListener("submit", async (e) => {
     e.preventDefault();
     $("#new-error").textContent = "";
@@ -761,6 +873,21 @@ document.addEventListener("DOMContentLoaded", () => {
   serviceHealth();
   setInterval(serviceHealth, 10000);
   setInterval(refreshSessions, 5000);
+  // an OIDC sign-in that went wrong comes back as #/signin?error=…&message=…
+  const back = location.hash.match(/^#\/signin\?(.*)$/);
+  const signinMessage = back ? (new URLSearchParams(back[1]).get("message") || "Sign-in failed.") : "";
+  if (back) history.replaceState(null, "", "/");
+  fetch("/v1/auth/config").then((r) => r.json()).then((c) => {
+    if (!c.oidc) return;
+    $("#sso").hidden = false;
+    $("#sso-link").href = `${c.login_url}?next=${encodeURIComponent("/" + location.hash)}`;
+  }).catch(() => {});
   if (state.token) signIn(state.token, !!localStorage.getItem("kp_token")).catch(() => signOut());
-  else $("#signin").hidden = false;
+  else {
+    signIn("", false).catch(() => {  // the sign-in cookie, if there is one
+      state.signedIn = false;
+      $("#signin").hidden = false;
+      $("#signin-error").textContent = signinMessage;
+    });
+  }
 });

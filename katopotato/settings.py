@@ -21,6 +21,10 @@ Sources, later ones winning: built-in embedded defaults, an optional TOML file (
 | capture_slots   | COUCHPOTATO_CAPTURE_SLOTS    | 16 sessions captured at once by the embedded workers |
 | partials        | COUCHPOTATO_PARTIALS         | true (interim text while a client follows it)      |
 
+The SMS plugin's Twilio settings are read here too (``COUCHPOTATO_TWILIO_ACCOUNT_SID``,
+``COUCHPOTATO_TWILIO_AUTH_TOKEN``, ``COUCHPOTATO_TWILIO_API_URL``, ``COUCHPOTATO_TWILIO_MESSAGING_SERVICE_SID``,
+``COUCHPOTATO_TWILIO_FROM_NUMBERS``) and handed to the plugin with ``public_url`` (docs/sms.md).
+
 The transcript sinks' settings (Google credentials and endpoints) are read here too, by
 ``docsweb.DocsWebSettings.from_env`` (``GOOGLE_APPLICATION_CREDENTIALS``,
 ``COUCHPOTATO_GOOGLE_DOCS_ENDPOINT``, ``COUCHPOTATO_GOOGLE_DRIVE_ENDPOINT``).
@@ -61,6 +65,7 @@ _KEYS = (
     "capture_slots",
     "partials",
 )
+_TWILIO_KEYS = ("ACCOUNT_SID", "AUTH_TOKEN", "API_URL", "MESSAGING_SERVICE_SID", "FROM_NUMBERS")
 DEFAULT_WORKERS = 1
 DEFAULT_CAPTURE_SLOTS = 16
 
@@ -88,6 +93,7 @@ class Settings:
         partials: capture instances draft interim text while a client follows it (SSE
             ``?partials=1``); off saves those decodes.
         docsweb: settings of the transcript sinks (Google credentials and endpoints).
+        sms: the SMS plugin's Twilio settings from ``COUCHPOTATO_TWILIO_*`` ({} when none is set).
         config_file: the TOML file read, if any.
     """
 
@@ -106,6 +112,7 @@ class Settings:
     capture_slots: int = DEFAULT_CAPTURE_SLOTS
     partials: bool = True
     docsweb: DocsWebSettings = field(default_factory=DocsWebSettings)
+    sms: dict[str, str] = field(default_factory=dict)
     config_file: Path | None = None
 
     def __post_init__(self) -> None:
@@ -167,7 +174,9 @@ class Settings:
         the service's embedded workers run with them, and ``katopotato worker`` takes them as its
         defaults (``--setting`` overrides)."""
         model = self.core().asr_model()
+        sms = {"sms": {"public_url": self.public_url, **self.sms}} if self.sms else {}
         return {
+            **sms,
             "core": {"url_allowlist": self.url_allowlist, "asr_model": model},
             "transcription": {
                 "url_allowlist": self.url_allowlist,
@@ -214,6 +223,7 @@ class Settings:
             capture_slots=_int("capture_slots", values.get("capture_slots", DEFAULT_CAPTURE_SLOTS)),
             partials=_bool("partials", values.get("partials", True)),
             docsweb=DocsWebSettings.from_env(env),
+            sms={k.lower(): v for k in _TWILIO_KEYS if (v := env.get(f"{ENV_PREFIX}TWILIO_{k}", ""))},
             config_file=path,
         )
 

@@ -22,9 +22,11 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from pydantic import BaseModel
 
 from ..broker.base import parse_entry_id
 from ..jobs import Job, JobEvent, JobStatus, job_events_stream
+from ..plugin import ROUTE_CONTEXT, Plugin, RouteContext
 from ..plugin_host import PluginRegistry
 from .errors import BadRequest, Forbidden, Unauthorized
 from .http import (
@@ -202,18 +204,24 @@ async def job_events(request: web.Request) -> web.StreamResponse:
 # --- plugin routes -----------------------------------------------------------------------------------
 
 
-def _plugin_guard(handler: Handler, scope: str) -> Handler:
+def _plugin_guard(handler: Handler, scope: str | None, plugin: Plugin, settings: BaseModel | None) -> Handler:
+    """Checks the bearer token (unless ``scope`` is None: a public route) and puts the route's
+    context (settings, database, principal) on the request."""
+
     async def guarded(request: web.Request) -> web.StreamResponse:
         service = request.app[SERVICE]
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthorized("a bearer token is needed: Authorization: Bearer <token>")
-        principal = await service.tokens.authenticate(token.strip())
-        if principal is None:
-            raise Unauthorized("this token is not valid (unknown or revoked)")
-        if not principal.allows(scope):
-            raise Forbidden(f"this token lacks the {scope} scope")
-        request[PRINCIPAL] = principal
+        principal = None
+        if scope is not None:
+            scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise Unauthorized("a bearer token is needed: Authorization: Bearer <token>")
+            principal = await service.tokens.authenticate(token.strip())
+            if principal is None:
+                raise Unauthorized("this token is not valid (unknown or revoked)")
+            if not principal.allows(scope):
+                raise Forbidden(f"this token lacks the {scope} scope")
+            request[PRINCIPAL] = principal
+        request[ROUTE_CONTEXT] = RouteContext(plugin, settings, service.db, principal)
         return await handler(request)
 
     return guarded
@@ -223,13 +231,15 @@ def mount_plugin_routes(app: web.Application, registry: PluginRegistry) -> list[
     """Add every plugin's routes under ``/v1/plugins/<name>/``; returns the paths added."""
     added = []
     for plugin in registry.plugins:
+        settings = registry.settings_for(plugin.name)
         for route in plugin.routes:
             if not isinstance(route, web.RouteDef):
                 continue  # static files are not served for plugins
             path = f"/v1/plugins/{plugin.name}/{route.path.lstrip('/')}"
-            scope = "jobs:read" if route.method in ("GET", "HEAD") else "jobs:write"
+            public = f"{route.method} /{route.path.lstrip('/')}" in plugin.public_routes
+            scope = None if public else ("jobs:read" if route.method in ("GET", "HEAD") else "jobs:write")
             handler: Handler = route.handler
-            app.router.add_route(route.method, path, _plugin_guard(handler, scope), **route.kwargs)
+            app.router.add_route(route.method, path, _plugin_guard(handler, scope, plugin, settings), **route.kwargs)
             added.append(f"{route.method} {path}")
     return added
 

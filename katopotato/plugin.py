@@ -12,7 +12,8 @@ vetting = "couchpotato_vetting:plugin"``). It declares:
   under ``/v1/plugins/<name>/``; a handler reads its plugin's settings, the database and the caller
   with ``route_context(request)``; routes named in ``plugin.public_routes`` authenticate their
   requests themselves (a webhook's signature, a page that loads before sign-in): the host checks
-  no bearer token on them;
+  no bearer token on them; ``plugin.on_cleanup`` callables run when the app stops (close a client's
+  connection pool);
 - its settings (a pydantic model; values come from the service's configuration);
 - its database tables: ``migrations`` names the plugin's own Alembic versions directory, applied by
   the service on a branch labelled with the plugin's name.
@@ -144,6 +145,7 @@ class Plugin:
         self.migrations = Path(migrations) if migrations else None
         self.routes = web.RouteTableDef()
         self.public_routes: set[str] = set()
+        self.on_cleanup: list[Callable[[], Awaitable[None]]] = []  # run when the service's app stops
         self.jobs: dict[str, JobSpec] = {}
         self.schedules: list[Schedule] = []
 

@@ -18,6 +18,7 @@ import contextlib
 import json
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -241,7 +242,16 @@ def mount_plugin_routes(app: web.Application, registry: PluginRegistry) -> list[
             handler: Handler = route.handler
             app.router.add_route(route.method, path, _plugin_guard(handler, scope, plugin, settings), **route.kwargs)
             added.append(f"{route.method} {path}")
+        for cleanup in plugin.on_cleanup:
+            app.on_cleanup.append(_run_cleanup(cleanup))
     return added
+
+
+def _run_cleanup(fn: Callable[[], Awaitable[None]]) -> Callable[[web.Application], Awaitable[None]]:
+    async def run(_app: web.Application) -> None:
+        await fn()
+
+    return run
 
 
 # --- the declarations -----------------------------------------------------------------------------

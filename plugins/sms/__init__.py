@@ -13,6 +13,7 @@ from .optout import KeywordRules
 from .phones import to_e164
 from .plugin import plugin
 from .render import render
+from .routes import routes
 from .settings import SmsSettings
 from .status import MessageStatus
 from .zones import within_texting_hours, zone_for_zip
@@ -28,6 +29,7 @@ __all__ = [
     "parse_csv",
     "plugin",
     "render",
+    "routes",
     "send_before",
     "to_e164",
     "within_texting_hours",

@@ -200,3 +200,7 @@ async def test_bad_input_gets_json_errors_with_stable_codes(sms: Sms) -> None:
         assert resp.status == 401  # bearer token needed
     async with sms.http.get(sms.url("console")) as resp:
         assert resp.status == 200 and "text/html" in resp.headers["Content-Type"]
+        assert "/v1/plugins/sms/console.js" in await resp.text()
+    async with sms.http.get(sms.url("console.js")) as resp:
+        assert resp.status == 200 and "javascript" in resp.headers["Content-Type"]
+        assert "/v1/plugins/sms" in await resp.text()

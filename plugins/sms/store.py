@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Sequence
-from typing import Any
+import weakref
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -40,6 +41,7 @@ from .contacts import ContactRow
 from .errors import NotFound
 from .status import INTERIM, TERMINAL, MessageStatus
 
+T = TypeVar("T")
 metadata = MetaData()
 
 campaigns = Table(
@@ -128,24 +130,75 @@ answers = Table(
     Column("at", Float, nullable=False),
 )  # fmt: skip
 
-_ready: dict[int, asyncio.Lock | bool] = {}
+_ready: weakref.WeakKeyDictionary[Any, asyncio.Lock | bool] = weakref.WeakKeyDictionary()
+_groups: weakref.WeakKeyDictionary[Any, GroupCommit] = weakref.WeakKeyDictionary()
 
 
 async def ensure_schema(db: Any) -> None:
     """Create the plugin's tables in ``db`` once per process."""
-    key = id(db)
-    if _ready.get(key) is True:
+    state = _ready.get(db)
+    if state is True:
         return
-    lock = _ready.setdefault(key, asyncio.Lock())
-    if lock is True:
-        return
-    assert isinstance(lock, asyncio.Lock)
-    async with lock:
-        if _ready.get(key) is True:
+    if state is None:
+        state = _ready[db] = asyncio.Lock()
+    assert isinstance(state, asyncio.Lock)
+    async with state:
+        if _ready.get(db) is True:
             return
         async with db.write() as conn:
             await conn.run_sync(metadata.create_all, checkfirst=True)
-        _ready[key] = True
+        _ready[db] = True
+
+
+class GroupCommit:
+    """Group commit: the small writes of concurrent requests (a send's claim and its SID, status
+    callbacks) share one transaction, so many cost one fsync instead of one each. A write queued
+    while a transaction is being committed goes into the next one. If a group fails, each of its
+    writes is tried again alone, so one bad write fails only its own request."""
+
+    def __init__(self, db: Any) -> None:
+        self.db = db
+        self.queue: list[tuple[Callable[[Any], Awaitable[Any]], asyncio.Future[Any]]] = []
+        self.task: asyncio.Task[None] | None = None
+
+    async def run(self, fn: Callable[[Any], Awaitable[T]]) -> T:
+        fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self.queue.append((fn, fut))
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self._flush())
+        return await fut
+
+    async def _flush(self) -> None:
+        while self.queue:
+            group, self.queue = self.queue, []
+            try:
+                results = []
+                async with self.db.write() as conn:
+                    for fn, _ in group:
+                        results.append(await fn(conn))
+            except Exception:
+                for fn, fut in group:
+                    try:
+                        async with self.db.write() as conn:
+                            result = await fn(conn)
+                    except Exception as e:
+                        if not fut.done():
+                            fut.set_exception(e)
+                    else:
+                        if not fut.done():
+                            fut.set_result(result)
+                continue
+            for (_, fut), result in zip(group, results, strict=True):
+                if not fut.done():
+                    fut.set_result(result)
+
+
+async def grouped(db: Any, fn: Callable[[Any], Awaitable[T]]) -> T:
+    """Run ``fn(conn)`` in the next group commit of ``db``."""
+    group = _groups.get(db)
+    if group is None:
+        group = _groups[db] = GroupCommit(db)
+    return await group.run(fn)
 
 
 def _row(r: Any) -> dict[str, Any]:
@@ -363,7 +416,8 @@ async def claim(
     """Take the contact for this send and write the message as ``claimed``; returns its id, or None
     when another click (or another texter) got there first."""
     now = time.time()
-    async with db.write() as conn:
+
+    async def write(conn: Any) -> int | None:
         if initial:
             res = await conn.execute(
                 update(contacts)
@@ -393,12 +447,18 @@ async def claim(
         )
         return int(ins.inserted_primary_key[0])
 
+    return await grouped(db, write)
+
 
 async def record_sent(db: Any, message_id: int, sid: str, status: str) -> None:
-    async with db.write() as conn:
+    now = time.time()
+
+    async def write(conn: Any) -> None:
         await conn.execute(
-            update(messages).where(messages.c.id == message_id).values(sid=sid, status=status, updated_at=time.time())
+            update(messages).where(messages.c.id == message_id).values(sid=sid, status=status, updated_at=now)
         )
+
+    await grouped(db, write)
 
 
 async def record_failed(
@@ -421,13 +481,17 @@ async def record_status(db: Any, sid: str, status: str, error_code: int | None) 
     if status not in {s.value for s in TERMINAL}:
         return False
     not_terminal = [s.value for s in (*INTERIM, MessageStatus.CLAIMED)]
-    async with db.write() as conn:
+    now = time.time()
+
+    async def write(conn: Any) -> bool:
         res = await conn.execute(
             update(messages)
             .where(messages.c.sid == sid, messages.c.status.in_(not_terminal))
-            .values(status=status, error_code=error_code, updated_at=time.time())
+            .values(status=status, error_code=error_code, updated_at=now)
         )
-    return bool(res.rowcount)
+        return bool(res.rowcount)
+
+    return await grouped(db, write)
 
 
 async def conversation(db: Any, contact_id: int) -> list[dict[str, Any]]:
@@ -568,8 +632,9 @@ async def export_answers(db: Any, campaign_id: int) -> list[dict[str, Any]]:
 
 
 __all__ = [
-    "add_contacts", "answers", "assign", "campaigns", "claim", "contacts", "conversation", "conversations",
-    "create_campaign", "ensure_schema", "existing_cells", "export_answers", "get_campaign", "get_contact",
+    "GroupCommit", "add_contacts", "answers", "assign", "campaigns", "claim", "contacts", "conversation",
+    "conversations",
+    "create_campaign", "ensure_schema", "existing_cells", "export_answers", "get_campaign", "get_contact", "grouped",
     "inbound", "is_opted_out", "list_campaigns", "list_texters", "messages", "messages_for_review", "metadata",
     "next_contact", "opt_in", "opt_out", "opt_out_history", "opt_outs", "opted_out_among", "reassign",
     "record_failed", "record_sent", "record_status", "role_of", "save_answer", "set_tags", "set_texter",

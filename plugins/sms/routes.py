@@ -38,6 +38,7 @@ from .signature import signed_url, verify
 log = logging.getLogger("plugins.sms")
 WEB_DIR = Path(__file__).with_name("web")
 ROLES = {"texter": 0, "supervolunteer": 1, "admin": 2, "owner": 3}
+MAX_ID = 2**62  # ids fit SQLite's and PostgreSQL's 64-bit integers
 MAX_CSV_BYTES = 60 * 1024  # under the service's request limit; the console uploads bigger files in parts
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _gateways: dict[int, TwilioGateway] = {}
@@ -109,9 +110,12 @@ async def require_role(request: web.Request, campaign_id: int, at_least: str) ->
 
 def int_param(request: web.Request, name: str) -> int:
     try:
-        return int(request.match_info[name])
+        value = int(request.match_info[name])
     except ValueError:
         raise SmsError(f"{name} must be an integer", code="invalid_request") from None
+    if not 0 < value < MAX_ID:
+        raise SmsError(f"{name} is out of range", code="invalid_request")
+    return value
 
 
 async def body_of(request: web.Request, model: type[BaseModel]) -> Any:
@@ -164,7 +168,7 @@ class CampaignIn(BaseModel):
     canned: list[Canned] = Field(default_factory=list)
     start_hour: int = Field(default=DEFAULT_START_HOUR, ge=0, le=23)
     end_hour: int = Field(default=DEFAULT_END_HOUR, ge=1, le=24)
-    due_at: float | None = None
+    due_at: float | None = Field(default=None, allow_inf_nan=False, ge=0, le=1e11)
     active: bool = False
 
 
@@ -174,7 +178,7 @@ class CampaignPatch(BaseModel):
     script: str | None = Field(default=None, min_length=1, max_length=1600)
     start_hour: int | None = Field(default=None, ge=0, le=23)
     end_hour: int | None = Field(default=None, ge=1, le=24)
-    due_at: float | None = None
+    due_at: float | None = Field(default=None, allow_inf_nan=False, ge=0, le=1e11)
     active: bool | None = None
 
 
@@ -193,7 +197,7 @@ class AssignIn(BaseModel):
 
 class SendIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    contact_id: int
+    contact_id: int = Field(ge=1, lt=MAX_ID)
 
 
 class ReplyIn(BaseModel):

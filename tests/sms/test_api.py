@@ -204,3 +204,75 @@ async def test_bad_input_gets_json_errors_with_stable_codes(sms: Sms) -> None:
     async with sms.http.get(sms.url("console.js")) as resp:
         assert resp.status == 200 and "javascript" in resp.headers["Content-Type"]
         assert "/v1/plugins/sms" in await resp.text()
+
+
+async def test_supervision_reassign_tags_review_and_inbound_follows_the_new_texter(sms: Sms) -> None:
+    cid = await campaign(sms)
+    a, _ = await texter(sms, cid, "A")
+    sup, _ = await texter(sms, cid, "S", "supervolunteer")
+    b, b_id = await sms.token("B")
+    status, joined = await sms.call("POST", f"campaigns/{cid}/join", b)
+    assert status == 200 and joined["role"] == "texter" and joined["texter_id"] == b_id
+    await sms.call("POST", f"campaigns/{cid}/assignments", a, json={"count": 1})
+    _, nxt = await sms.call("GET", f"campaigns/{cid}/next", a)
+    contact_id = nxt["contact"]["id"]
+    await sms.call("POST", "send", a, json={"contact_id": contact_id})
+    # a texter may not reassign; a supervolunteer may, to a texter of the campaign only
+    status, r = await sms.call("POST", f"conversations/{contact_id}/reassign", a, json={"texter_id": b_id})
+    assert status == 403
+    status, r = await sms.call("POST", f"conversations/{contact_id}/reassign", sup, json={"texter_id": "nobody"})
+    assert status == 400 and r["error"]["code"] == "not_a_texter"
+    status, r = await sms.call("POST", f"conversations/{contact_id}/reassign", sup, json={"texter_id": b_id})
+    assert status == 200
+    assert await sms.webhook("twilio/inbound", {"From": "+14155552671", "Body": "hi?", "MessageSid": "SMr1"}) == 200
+    status, conv = await sms.call("GET", f"conversations/{contact_id}", b)
+    assert status == 200 and conv["messages"][-1]["texter_id"] == b_id and conv["messages"][-1]["body"] == "hi?"
+    status, _ = await sms.call("GET", f"conversations/{contact_id}", a)
+    assert status == 403  # no longer A's
+    status, r = await sms.call("POST", f"conversations/{contact_id}/messages", a, json={"body": "x"})
+    assert status == 409 and r["error"]["code"] == "not_assigned"
+    status, t = await sms.call("PUT", f"conversations/{contact_id}/tags", b, json={"tags": ["hot", " hot ", "vol"]})
+    assert status == 200 and t["tags"] == ["hot", "vol"]
+    _, mine = await sms.call("GET", f"campaigns/{cid}/conversations", b)
+    assert [c["id"] for c in mine["conversations"]] == [contact_id] and mine["conversations"][0]["tags"] == [
+        "hot",
+        "vol",
+    ]
+    _, everyone = await sms.call("GET", f"campaigns/{cid}/conversations?all=1", a)
+    assert everyone["conversations"] == []  # a texter's all=1 is still their own
+    status, rev = await sms.call("GET", f"campaigns/{cid}/review", sup)
+    assert status == 200 and {m["direction"] for m in rev["messages"]} == {"in", "out"}
+    status, _ = await sms.call("GET", f"campaigns/{cid}/review", a)
+    assert status == 403
+    status, r = await sms.call(
+        "POST", f"conversations/{contact_id}/answers", b, json={"question": "support", "answer": "maybe"}
+    )
+    assert status == 400 and r["error"]["code"] == "unknown_answer"
+    status, r = await sms.call("POST", "send", a, json={"contact_id": 2**70})
+    assert status == 400 and r["error"]["code"] == "invalid_request"
+    status, r = await sms.call("GET", "campaigns/99999999999999999999999")
+    assert status == 400
+
+
+async def test_group_commit_isolates_a_failing_write(sms: Sms) -> None:
+    import asyncio
+
+    from sqlalchemy import text
+
+    from plugins.sms.store import ensure_schema, grouped
+
+    db = sms.service.db
+    await ensure_schema(db)
+
+    async def good(conn: object) -> int:
+        await conn.execute(text("INSERT INTO sms_opt_outs (phone, source, at) VALUES ('+15550001', 'test', 0)"))  # type: ignore[attr-defined]
+        return 1
+
+    async def bad(conn: object) -> int:
+        await conn.execute(text("INSERT INTO no_such_table VALUES (1)"))  # type: ignore[attr-defined]
+        return 2
+
+    results = await asyncio.gather(grouped(db, good), grouped(db, bad), return_exceptions=True)
+    assert results[0] == 1 and isinstance(results[1], Exception)
+    async with db.read() as conn:
+        assert (await conn.execute(text("SELECT count(*) FROM sms_opt_outs WHERE phone = '+15550001'"))).scalar() == 1

@@ -146,6 +146,9 @@ class Plugin:
         self.routes = web.RouteTableDef()
         self.public_routes: set[str] = set()
         self.on_cleanup: list[Callable[[], Awaitable[None]]] = []  # run when the service's app stops
+        # OpenAPI of its routes: {"paths": {route path: path item}, "schemas": {name: schema}}, added
+        # to /openapi.json under /v1/plugins/<name>/ (routes without it are mounted, not described)
+        self.openapi: dict[str, dict[str, Any]] = {}
         self.jobs: dict[str, JobSpec] = {}
         self.schedules: list[Schedule] = []
 

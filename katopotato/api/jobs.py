@@ -26,6 +26,7 @@ from aiohttp.typedefs import Handler
 from pydantic import BaseModel
 
 from ..broker.base import parse_entry_id
+from ..errors import PluginError
 from ..jobs import Job, JobEvent, JobStatus, job_events_stream
 from ..plugin import ROUTE_CONTEXT, Plugin, RouteContext
 from ..plugin_host import PluginRegistry
@@ -244,7 +245,21 @@ def mount_plugin_routes(app: web.Application, registry: PluginRegistry) -> list[
             added.append(f"{route.method} {path}")
         for cleanup in plugin.on_cleanup:
             app.on_cleanup.append(_run_cleanup(cleanup))
+        _describe_plugin_routes(app[SERVICE].openapi_document, plugin)
     return added
+
+
+def _describe_plugin_routes(document: dict[str, Any], plugin: Plugin) -> None:
+    """Add the OpenAPI a plugin declares for its routes to the service's document."""
+    if not plugin.openapi or "paths" not in document:
+        return
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    for name, schema in plugin.openapi.get("schemas", {}).items():
+        if name in schemas:
+            raise PluginError(f"plugin {plugin.name} declares OpenAPI schema {name}, which exists already")
+        schemas[name] = schema
+    for path, item in plugin.openapi.get("paths", {}).items():
+        document["paths"][f"/v1/plugins/{plugin.name}/{path.lstrip('/')}"] = item
 
 
 def _run_cleanup(fn: Callable[[], Awaitable[None]]) -> Callable[[web.Application], Awaitable[None]]:

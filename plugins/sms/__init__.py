@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .checks import SendSnapshot, check_send, send_before
 from .contacts import ContactRow, ParsedList, parse_csv
+from .openapi import describe as _describe
 from .optout import KeywordRules
 from .phones import to_e164
 from .plugin import plugin
@@ -17,6 +18,8 @@ from .routes import routes
 from .settings import SmsSettings
 from .status import MessageStatus
 from .zones import within_texting_hours, zone_for_zip
+
+plugin.openapi = _describe()
 
 __all__ = [
     "ContactRow",

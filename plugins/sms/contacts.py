@@ -56,10 +56,17 @@ def parse_csv(
 ) -> ParsedList:
     """Parse a contact list. ``seen``: numbers already in the campaign (reported as duplicates)."""
     try:
+        return _parse(data, opted_out, seen)
+    except csv.Error as e:
+        raise InvalidCsv(f"the contact list is not readable CSV: {e}") from e
+
+
+def _parse(data: bytes | str, opted_out: Container[str], seen: Container[str]) -> ParsedList:
+    try:
         text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
     except UnicodeDecodeError as e:
         raise InvalidCsv("the contact list is not UTF-8 text") from e
-    reader = csv.DictReader(io.StringIO(text))
+    reader = csv.DictReader(io.StringIO(text.replace("\x00", ""), newline=""))
     headers = reader.fieldnames or []
     mapping = {h: _ALIASES.get(_key(h), "") for h in headers}
     if "cell" not in mapping.values():

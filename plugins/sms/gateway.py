@@ -101,10 +101,6 @@ class TwilioGateway:
     """One Twilio client (and its connection pool) per event loop; ``close()`` releases it."""
 
     def __init__(self, settings: SmsSettings, *, base_backoff_s: float = RETRY_BASE_S) -> None:
-        if not settings.account_sid or not settings.auth_token:
-            raise GatewayError("Twilio is not configured: set COUCHPOTATO_TWILIO_ACCOUNT_SID and _AUTH_TOKEN")
-        if not settings.messaging_service_sid and not settings.numbers:
-            raise GatewayError("set COUCHPOTATO_TWILIO_MESSAGING_SERVICE_SID or COUCHPOTATO_TWILIO_FROM_NUMBERS")
         self.settings = settings
         self.base_backoff_s = base_backoff_s
         self.account = RateLimiter(settings.per_account_rate_per_s)
@@ -115,6 +111,11 @@ class TwilioGateway:
 
     def _ensure(self) -> Client:
         if self._client is None:
+            settings = self.settings
+            if not settings.account_sid or not settings.auth_token:
+                raise GatewayError("Twilio is not configured: set COUCHPOTATO_TWILIO_ACCOUNT_SID and _AUTH_TOKEN")
+            if not settings.messaging_service_sid and not settings.numbers:
+                raise GatewayError("set COUCHPOTATO_TWILIO_MESSAGING_SERVICE_SID or COUCHPOTATO_TWILIO_FROM_NUMBERS")
             self._http = AiohttpTransport()
             client = Client(self.settings.account_sid, self.settings.auth_token, http_client=self._http)
             client.api.base_url = self.settings.api_url.rstrip("/")

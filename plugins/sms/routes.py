@@ -26,7 +26,7 @@ from katopotato.plugin import route_context
 from . import store, texting
 from .constants import DEFAULT_BATCH_SIZE, DEFAULT_END_HOUR, DEFAULT_START_HOUR, INBOUND_PATH, STATUS_PATH
 from .contacts import parse_csv
-from .errors import NotAllowed, SmsError
+from .errors import NotAllowed, SendRefused, SmsError
 from .gateway import TwilioGateway
 from .optout import KeywordRules
 from .phones import to_e164
@@ -89,6 +89,17 @@ async def _close_gateways() -> None:
 
 
 plugin.on_cleanup.append(_close_gateways)
+
+
+def require_twilio(request: web.Request) -> None:
+    """A campaign is started only on a service that can send (else its sends would all fail)."""
+    s = settings_of(request)
+    if not s.account_sid or not s.auth_token or not (s.messaging_service_sid or s.numbers):
+        raise SendRefused(
+            "this service has no Twilio account to send with: set COUCHPOTATO_TWILIO_ACCOUNT_SID, _AUTH_TOKEN and a "
+            "Messaging Service or numbers",
+            code="twilio_not_configured",
+        )
 
 
 def me(request: web.Request) -> tuple[str, str, bool]:
@@ -240,6 +251,8 @@ async def create_campaign(request: web.Request) -> web.StreamResponse:
     data: CampaignIn = await body_of(request, CampaignIn)
     if data.start_hour >= data.end_hour:
         raise SmsError("start_hour must be before end_hour", code="invalid_request")
+    if data.active:
+        require_twilio(request)
     texter_id, name, _ = me(request)
     values = data.model_dump()
     values["custom_fields"] = []
@@ -264,9 +277,11 @@ async def patch_campaign(request: web.Request) -> web.StreamResponse:
     current = await store.get_campaign(db, cid)
     await require_role(request, cid, "admin")
     data: CampaignPatch = await body_of(request, CampaignPatch)
-    values = data.model_dump(exclude_unset=True)
+    values = data.model_dump(exclude_unset=True, exclude_none=True)  # null leaves a field as it is
     if (values.get("start_hour", current["start_hour"])) >= values.get("end_hour", current["end_hour"]):
         raise SmsError("start_hour must be before end_hour", code="invalid_request")
+    if values.get("active"):
+        require_twilio(request)
     if "script" in values and current["custom_fields"]:  # contacts are loaded: their columns are known
         check_script(values["script"], current["custom_fields"])
     row = await store.update_campaign(db, cid, values) if values else current

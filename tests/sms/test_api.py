@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from .conftest import PUBLIC_URL, Sms
+from .conftest import ADMIN_TOKEN, PUBLIC_URL, Sms, start_sms
+from .standin import Standin
 
 CSV = (
     "first_name,last_name,cell,zip,Precinct\n"
@@ -276,3 +278,47 @@ async def test_group_commit_isolates_a_failing_write(sms: Sms) -> None:
     assert results[0] == 1 and isinstance(results[1], Exception)
     async with db.read() as conn:
         assert (await conn.execute(text("SELECT count(*) FROM sms_opt_outs WHERE phone = '+15550001'"))).scalar() == 1
+
+
+async def test_the_routes_are_in_the_openapi_document(sms: Sms) -> None:
+    async with sms.http.get(f"{sms.base}/openapi.json", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as r:
+        doc = await r.json()
+    paths = doc["paths"]
+    for path in (
+        "campaigns",
+        "campaigns/{cid}/contacts",
+        "send",
+        "opt-outs/{phone}",
+        "twilio/status",
+        "twilio/inbound",
+    ):
+        assert f"/v1/plugins/sms/{path}" in paths
+    assert paths["/v1/plugins/sms/twilio/inbound"]["post"]["security"] == []
+    assert "security" not in paths["/v1/plugins/sms/send"]["post"]  # the document's bearer default
+    refs = set()
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("$ref"), str):
+                refs.add(node["$ref"].rsplit("/", 1)[-1])
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(doc)
+    assert refs <= set(doc["components"]["schemas"]), refs - set(doc["components"]["schemas"])
+    assert "SmsCampaignIn" in refs and "SmsQuestion" in refs
+
+
+async def test_without_twilio_a_campaign_cannot_be_started(tmp_path: Path, standin: Standin) -> None:
+    async with start_sms(tmp_path, standin, account_sid="", auth_token="") as sms:
+        status, r = await sms.call("POST", "campaigns", json={"title": "t", "script": "hi", "active": True})
+        assert status == 409 and r["error"]["code"] == "twilio_not_configured"
+        status, c = await sms.call("POST", "campaigns", json={"title": "t", "script": "hi"})
+        assert status == 201
+        status, r = await sms.call("PATCH", f"campaigns/{c['id']}", json={"active": True})
+        assert status == 409 and r["error"]["code"] == "twilio_not_configured"
+        # and webhooks are refused: nothing can sign them
+        assert await sms.webhook("twilio/status", {"MessageSid": "SM1", "MessageStatus": "delivered"}) == 403

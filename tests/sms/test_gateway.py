@@ -96,6 +96,6 @@ def test_backoff_grows_and_is_capped() -> None:
     assert retryable(429) and retryable(503) and not retryable(400) and not retryable(404)
 
 
-def test_unconfigured_gateway_says_what_to_set() -> None:
+async def test_unconfigured_gateway_says_what_to_set() -> None:
     with pytest.raises(GatewayError, match="ACCOUNT_SID"):
-        TwilioGateway(SmsSettings())
+        await TwilioGateway(SmsSettings()).send("+14155552671", "Hi", validity_period_s=60)

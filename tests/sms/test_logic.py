@@ -222,3 +222,8 @@ def test_csv_without_a_cell_column_is_refused() -> None:
         parse_csv(b"name,zip\nAna,94103\n")
     with pytest.raises(InvalidCsv):
         parse_csv(b"\xff\xfe\x00garbage")
+    for junk in (b"\x13\r\x03\xc2\x91aC\xc3\x99", b'"cell\n', b"a\x00b\n"):  # found by schemathesis
+        try:
+            parse_csv(junk)
+        except InvalidCsv:
+            pass

@@ -71,10 +71,13 @@ class GatewayError(SmsError):
     status = 502
     code = "twilio_error"
 
-    def __init__(self, message: str, *, twilio_code: int | None = None, http_status: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, twilio_code: int | None = None, http_status: int | None = None, maybe_sent: bool = False
+    ) -> None:
         super().__init__(message)
         self.twilio_code = twilio_code
         self.http_status = http_status
+        self.maybe_sent = maybe_sent
 
 
 __all__ = [

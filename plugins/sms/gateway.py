@@ -3,8 +3,9 @@
 The client's REST base URL comes from the settings (``api_url``), so tests and benchmarks drive the
 real library against a local stand-in of the Messages API. Each send waits for a slot of the
 per-account and the per-number rate limits, and is retried with exponential backoff and jitter on
-429 and 5xx answers and on connection errors; any other refusal (a 4xx with a Twilio error code:
-21610 unsubscribed, 21211 invalid number …) is final at once.
+429 and 5xx answers and when no connection could be made; a request that may have reached Twilio
+(a timeout, a dropped connection) is not repeated, so no voter gets the message twice; any other
+refusal (a 4xx with a Twilio error code: 21610 unsubscribed, 21211 invalid number …) is final.
 """
 
 from __future__ import annotations
@@ -155,9 +156,12 @@ class TwilioGateway:
                         twilio_code=e.code if isinstance(e.code, int) else None,
                         http_status=e.status,
                     ) from e
-            except (aiohttp.ClientError, TimeoutError) as e:
+            except aiohttp.ClientConnectorError as e:  # no connection: nothing was sent, try again
                 if attempt == tries:
                     raise GatewayError(f"Twilio unreachable after {tries} tries: {e}") from e
+            except (aiohttp.ClientError, TimeoutError) as e:  # the request may have reached Twilio: no retry
+                raise GatewayError(f"no answer from Twilio ({type(e).__name__}): the message may have been sent",
+                                   maybe_sent=True) from e  # fmt: skip
             await asyncio.sleep(backoff_s(attempt, self.base_backoff_s))
         raise AssertionError("unreachable")
 

@@ -68,8 +68,8 @@ async def send(
         sent = await gateway.send(snap.cell, text, validity_period_s=validity, status_callback=status_callback)
     except GatewayError as e:
         carrier_stop = e.twilio_code == ERROR_UNSUBSCRIBED
-        await store.record_failed(db, message_id, snap, e.twilio_code, initial=initial, release=not carrier_stop and
-                                  (e.http_status is None or e.http_status >= 429))  # fmt: skip
+        retryable = not carrier_stop and not e.maybe_sent and (e.http_status is None or e.http_status >= 429)
+        await store.record_failed(db, message_id, snap, e.twilio_code, initial=initial, release=retryable)
         if carrier_stop:  # the carrier handled STOP: on the list, and no confirmation of ours
             await store.opt_out(db, snap.cell, "carrier", f"Twilio error {ERROR_UNSUBSCRIBED} on send")
             raise SendRefused(f"{snap.cell} has opted out (with the carrier)", code="opted_out") from e

@@ -99,3 +99,28 @@ def test_backoff_grows_and_is_capped() -> None:
 async def test_unconfigured_gateway_says_what_to_set() -> None:
     with pytest.raises(GatewayError, match="ACCOUNT_SID"):
         await TwilioGateway(SmsSettings()).send("+14155552671", "Hi", validity_period_s=60)
+
+
+async def test_a_request_that_may_have_reached_twilio_is_not_repeated(standin: Standin) -> None:
+    standin.delay_s = 2.0
+    gw = TwilioGateway(SmsSettings(**settings_for(standin)), base_backoff_s=0.01)
+    gw._ensure()
+    assert gw._http is not None
+    gw._http.timeout = 0.3
+    try:
+        with pytest.raises(GatewayError) as e:
+            await gw.send("+14155552671", "Hi", validity_period_s=60)
+    finally:
+        await gw.close()
+    assert e.value.maybe_sent and standin.requests == 1
+
+
+async def test_no_connection_is_retried() -> None:
+    s = SmsSettings(account_sid="AC1", auth_token="t", messaging_service_sid="MG1", api_url="http://127.0.0.1:9")
+    gw = TwilioGateway(s, base_backoff_s=0.01)
+    try:
+        with pytest.raises(GatewayError, match="unreachable after 4 tries") as e:
+            await gw.send("+14155552671", "Hi", validity_period_s=60)
+    finally:
+        await gw.close()
+    assert not e.value.maybe_sent and gw.requests == 4

@@ -3,6 +3,7 @@ merge fields, the status machine, the send checks and CSV contact lists."""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -223,7 +224,5 @@ def test_csv_without_a_cell_column_is_refused() -> None:
     with pytest.raises(InvalidCsv):
         parse_csv(b"\xff\xfe\x00garbage")
     for junk in (b"\x13\r\x03\xc2\x91aC\xc3\x99", b'"cell\n', b"a\x00b\n"):  # found by schemathesis
-        try:
+        with contextlib.suppress(InvalidCsv):  # a 400, not a csv.Error (a 500)
             parse_csv(junk)
-        except InvalidCsv:
-            pass

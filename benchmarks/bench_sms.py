@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import multiprocessing
 import os
 import platform
 import random
@@ -59,10 +60,13 @@ class Counter:
         self.n += 1
 
 
+def sms_settings(standin: Standin) -> dict[str, Any]:
+    return {**settings_for(standin), "public_url": PUBLIC_URL, "per_account_rate_per_s": 10_000}
+
+
 @contextlib.asynccontextmanager
-async def serve(tmp: Path, standin: Standin) -> AsyncIterator[tuple[Service, str]]:
+async def serve(tmp: Path, sms: dict[str, Any]) -> AsyncIterator[tuple[Service, str]]:
     settings = Settings(data_dir=tmp, api_token=ADMIN, public_url=PUBLIC_URL)
-    sms = {**settings_for(standin), "public_url": PUBLIC_URL, "per_account_rate_per_s": 10_000}
     registry = load_plugins(installed=False, extra=["plugins.sms:plugin"], settings={"sms": sms})
     async with Service.open(settings, registry=registry) as service:
         runner = web.AppRunner(create_app(service), handle_signals=False, access_log=None)
@@ -104,15 +108,30 @@ async def make_campaign(http: aiohttp.ClientSession, base: str, n: int, offset: 
     return int(c["id"])
 
 
-async def sends_per_second(
-    service: Service, http: aiohttp.ClientSession, base: str, texters: int, per: int
-) -> dict[str, Any]:
+def _child(tmp: str, sms: dict[str, Any], out: Any) -> None:
+    """The service alone in its own process (the ``--separate`` run)."""
+
+    async def main() -> None:
+        async with serve(Path(tmp), sms) as (_service, base):
+            out.put(base)
+            await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+async def new_token(http: aiohttp.ClientSession, base: str, name: str) -> tuple[str, str]:
+    root = base.split("/v1/")[0]
+    t = await call(http, "POST", f"{root}/v1/tokens", json={"scopes": ["jobs:read", "jobs:write"], "name": name})
+    return str(t["token"]), str(t["id"])
+
+
+async def sends_per_second(http: aiohttp.ClientSession, base: str, texters: int, per: int) -> dict[str, Any]:
     cid = await make_campaign(http, base, texters * per, 0)
     tokens = []
     for t in range(texters):
-        secret, info = await service.tokens.create(["jobs:read", "jobs:write"], name=f"texter{t}")
-        await call(http, "POST", f"{base}/campaigns/{cid}/texters", json={"texter_id": info.id, "name": f"T{t}"})
-        await call(http, "POST", f"{base}/campaigns/{cid}/assignments", json={"texter_id": info.id, "count": per})
+        secret, tid = await new_token(http, base, f"texter{t}")
+        await call(http, "POST", f"{base}/campaigns/{cid}/texters", json={"texter_id": tid, "name": f"T{t}"})
+        await call(http, "POST", f"{base}/campaigns/{cid}/assignments", json={"texter_id": tid, "count": per})
         tokens.append(secret)
     latencies: list[float] = []
     sids: list[str] = []
@@ -159,6 +178,16 @@ async def queries_per_send(service: Service, http: aiohttp.ClientSession, base: 
     return statistics.mean(counts)
 
 
+async def throughput(
+    http: aiohttp.ClientSession, base: str, standin: Standin, args: argparse.Namespace
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    print("  sends…", file=sys.stderr, flush=True)
+    s = await sends_per_second(http, base, args.texters, args.per_texter)
+    assert len(standin.received) == s["sends"]
+    print("  webhooks…", file=sys.stderr, flush=True)
+    return s, await webhook_throughput(http, base, standin, s["sids"], args.callbacks)
+
+
 async def webhook_throughput(
     http: aiohttp.ClientSession, base: str, standin: Standin, sids: list[str], n: int
 ) -> dict[str, Any]:
@@ -190,18 +219,26 @@ async def run(args: argparse.Namespace) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         async with (
             run_standin() as standin,
-            serve(Path(tmp), standin) as (service, base),
             aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http,
         ):
-            if True:
-                print("  sends…", file=sys.stderr, flush=True)
-                s = await sends_per_second(service, http, base, args.texters, args.per_texter)
-                assert len(standin.received) == s["sends"]
-                print("  queries per send…", file=sys.stderr, flush=True)
+            if args.separate:  # the service alone in a process of its own; clients and stand-in here
+                ctx = multiprocessing.get_context("spawn")
+                out = ctx.Queue()
+                child = ctx.Process(target=_child, args=(str(Path(tmp) / "a"), sms_settings(standin), out), daemon=True)
+                child.start()
+                try:
+                    base = await asyncio.get_running_loop().run_in_executor(None, out.get, True, 120)
+                    s, w = await throughput(http, base, standin, args)
+                finally:
+                    child.terminate()
+                    child.join(10)
+            else:
+                async with serve(Path(tmp) / "a", sms_settings(standin)) as (_service, base):
+                    s, w = await throughput(http, base, standin, args)
+            print("  queries per send…", file=sys.stderr, flush=True)
+            async with serve(Path(tmp) / "b", sms_settings(standin)) as (service, base):
                 q_small = await queries_per_send(service, http, base, 1_000, 1_000_000)
                 q_large = await queries_per_send(service, http, base, 10_000, 2_000_000)
-                print("  webhooks…", file=sys.stderr, flush=True)
-                w = await webhook_throughput(http, base, standin, s["sids"], args.callbacks)
     rows = [
         ("sends/s through the API", f"{s['per_s']:.0f}",
          f"{args.texters} texters clicking at once, {s['sends']} sends in {s['wall_s']:.1f} s; "
@@ -210,7 +247,8 @@ async def run(args: argparse.Namespace) -> str:
         ("status callbacks/s", f"{w['per_s']:.0f}",
          f"{w['callbacks']} signed callbacks, 50 in flight, {w['wall_s']:.1f} s"),
     ]  # fmt: skip
-    head = f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; SQLite"
+    where = "service in its own process" if args.separate else "service, stand-in and clients in one process"
+    head = f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; SQLite; {where}"
     table = ["| measure | value | how |", "|---|---|---|", *(f"| {a} | {b} | {c} |" for a, b, c in rows)]
     return head + "\n\n" + "\n".join(table) + "\n"
 
@@ -220,6 +258,7 @@ def main() -> None:
     ap.add_argument("--texters", type=int, default=200)
     ap.add_argument("--per-texter", type=int, default=10)
     ap.add_argument("--callbacks", type=int, default=10_000)
+    ap.add_argument("--separate", action="store_true", help="run the service in a process of its own")
     args = ap.parse_args()
     print(asyncio.run(run(args)))
 

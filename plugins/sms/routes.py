@@ -487,9 +487,12 @@ async def answer(request: web.Request) -> web.StreamResponse:
         raise SmsError(f"no question {data.question} in this campaign", code="unknown_question")
     if question["answers"] and data.answer not in {a["value"] for a in question["answers"]}:
         raise SmsError(f"{data.answer!r} is not an answer option of {data.question}", code="unknown_answer")
-    texter_id, _, _ = me(request)
+    texter_id, name, _ = me(request)
     await store.save_answer(db, contact_id, data.question, data.answer, texter_id)
-    return web.json_response({"contact_id": contact_id, **data.model_dump()})
+    # the interaction step: the answer option's script, rendered, is the suggested next message
+    option = next((a for a in question["answers"] if a["value"] == data.answer), None)
+    suggested = render(option["script"], texting.merge_values(contact, name)) if option and option["script"] else None
+    return web.json_response({"contact_id": contact_id, **data.model_dump(), "suggested_reply": suggested})
 
 
 @routes.put("/conversations/{contact_id}/tags")

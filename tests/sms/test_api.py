@@ -20,7 +20,9 @@ CSV = (
 
 async def campaign(sms: Sms, csv: str = CSV, **kw: object) -> int:
     body = {"title": "GOTV", "script": "Hi {firstName}, it's {texterName}. Vote at precinct {Precinct}!",
-            "questions": [{"id": "support", "text": "Will you vote?", "answers": [{"value": "yes"}, {"value": "no"}]}],
+            "questions": [{"id": "support", "text": "Will you vote?",
+                           "answers": [{"value": "yes", "script": "Great, {firstName}! Polls open at 7."},
+                                       {"value": "no"}]}],
             "start_hour": 0, "end_hour": 24, "active": True, **kw}  # fmt: skip
     status, c = await sms.call("POST", "campaigns", json=body)
     assert status == 201, c
@@ -63,9 +65,9 @@ async def test_upload_assign_send_reply_stop(sms: Sms) -> None:
     status, conv = await sms.call("GET", f"conversations/{contact_id}", secret)
     assert status == 200 and [m["direction"] for m in conv["messages"]] == ["out", "in"]
     assert conv["messages"][1]["texter_id"] == tid and conv["contact"]["status"] == "replied"
-    status, _ = await sms.call("POST", f"conversations/{contact_id}/answers", secret,
-                               json={"question": "support", "answer": "yes"})  # fmt: skip
-    assert status == 200
+    status, ans = await sms.call("POST", f"conversations/{contact_id}/answers", secret,
+                                 json={"question": "support", "answer": "yes"})  # fmt: skip
+    assert status == 200 and ans["suggested_reply"] == "Great, Ana! Polls open at 7."
     status, r = await sms.call("POST", f"conversations/{contact_id}/messages", secret, json={"body": "Thanks!"})
     assert status == 201 and sms.standin.received[-1]["Body"] == "Thanks!"
 
@@ -322,3 +324,10 @@ async def test_without_twilio_a_campaign_cannot_be_started(tmp_path: Path, stand
         assert status == 409 and r["error"]["code"] == "twilio_not_configured"
         # and webhooks are refused: nothing can sign them
         assert await sms.webhook("twilio/status", {"MessageSid": "SM1", "MessageStatus": "delivered"}) == 403
+
+
+async def test_a_status_callback_with_error_21610_opts_the_number_out(sms: Sms) -> None:
+    params = {"MessageSid": "SMzz", "MessageStatus": "undelivered", "ErrorCode": "21610", "To": "+1 (212) 555-0143"}
+    assert await sms.webhook("twilio/status", params) == 200
+    _, oo = await sms.call("GET", "opt-outs/2125550143")
+    assert oo == {"phone": "+12125550143", "opted_out": True}

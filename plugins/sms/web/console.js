@@ -150,7 +150,7 @@ function wire() {
   $("#answer-form").addEventListener("submit", (e) => {
     e.preventDefault();
     api("POST", `conversations/${state.thread}/answers`, { question: $("#question").value, answer: $("#answer").value })
-      .then(() => say("Answer saved.")).catch(fail);
+      .then((r) => { say("Answer saved."); if (r.suggested_reply) $("#reply").value = r.suggested_reply; }).catch(fail);
   });
   $("#campaign-form").addEventListener("submit", (e) => {
     e.preventDefault();

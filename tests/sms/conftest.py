@@ -57,8 +57,10 @@ class Sms:
 
 
 @contextlib.asynccontextmanager
-async def start_sms(tmp_path: Path, standin: Standin, **sms: Any) -> AsyncIterator[Sms]:
-    settings = Settings(data_dir=tmp_path / "data", api_token=ADMIN_TOKEN, public_url=PUBLIC_URL)
+async def start_sms(tmp_path: Path, standin: Standin, database_url: str = "", **sms: Any) -> AsyncIterator[Sms]:
+    settings = Settings(
+        data_dir=tmp_path / "data", api_token=ADMIN_TOKEN, public_url=PUBLIC_URL, database_url=database_url
+    )
     plugin_settings = {"sms": {**settings_for(standin), "public_url": PUBLIC_URL, **sms}}
     registry = load_plugins(installed=False, extra=["plugins.sms:plugin"], settings=plugin_settings)
     async with Service.open(settings, registry=registry) as service:

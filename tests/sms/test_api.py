@@ -331,3 +331,18 @@ async def test_a_status_callback_with_error_21610_opts_the_number_out(sms: Sms) 
     assert await sms.webhook("twilio/status", params) == 200
     _, oo = await sms.call("GET", "opt-outs/2125550143")
     assert oo == {"phone": "+12125550143", "opted_out": True}
+
+
+async def test_the_flow_on_postgresql(tmp_path: Path, standin: Standin) -> None:
+    from tests.servers import server_missing
+    from tests.service.conftest import _pg_available, pg_database
+
+    why = _pg_available()
+    if why:
+        server_missing(why)
+    async with pg_database() as url, start_sms(tmp_path, standin, url) as sms:
+        assert sms.service.db.dialect == "postgresql"
+        await test_upload_assign_send_reply_stop(sms)
+        await test_status_callbacks_duplicate_and_out_of_order(sms)
+        sms.standin.received.clear()
+        await test_a_texter_cannot_send_to_a_contact_not_assigned_to_them(sms)

@@ -15,6 +15,7 @@ import io
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,12 +35,14 @@ from .plugin import plugin
 from .render import check_script, render
 from .settings import SmsSettings
 from .signature import signed_url, verify
+from .zones import within_texting_hours
 
 log = logging.getLogger("plugins.sms")
 WEB_DIR = Path(__file__).with_name("web")
 ROLES = {"texter": 0, "supervolunteer": 1, "admin": 2, "owner": 3}
 MAX_ID = 2**62  # ids fit SQLite's and PostgreSQL's 64-bit integers
 MAX_CSV_BYTES = 60 * 1024  # under the service's request limit; the console uploads bigger files in parts
+NEXT_LOOKAHEAD = 50  # contacts looked at for one that is within its texting hours
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _gateways: dict[int, TwilioGateway] = {}
 
@@ -383,13 +386,21 @@ async def next_contact(request: web.Request) -> web.StreamResponse:
     campaign = await store.get_campaign(db, cid)
     await require_role(request, cid, "texter")
     texter_id, name, _ = me(request)
-    contact = await store.next_contact(db, cid, texter_id)
-    if contact is None:
-        return web.json_response({"contact": None, "message": None, "unsent": 0})
-    message = render(campaign["script"], texting.merge_values(contact, name))
-    return web.json_response(
-        {"contact": contact_out(contact), "message": message, "unsent": await store.unsent_count(db, cid, texter_id)}
+    now = datetime.now(UTC)
+    candidates = await store.next_contacts(db, cid, texter_id, NEXT_LOOKAHEAD)
+    # the first one it is texting hours for: a contact whose evening is over does not block the others
+    contact = next(
+        (c for c in candidates if within_texting_hours(c["zone"], now, campaign["start_hour"], campaign["end_hour"])),
+        None,
     )
+    unsent = await store.unsent_count(db, cid, texter_id) if candidates else 0
+    if contact is None:
+        waiting = "; the others are outside their texting hours now" if candidates else ""
+        return web.json_response(
+            {"contact": None, "message": None, "unsent": unsent, "note": f"nobody to text{waiting}"}
+        )
+    message = render(campaign["script"], texting.merge_values(contact, name))
+    return web.json_response({"contact": contact_out(contact), "message": message, "unsent": unsent, "note": ""})
 
 
 def contact_out(c: dict[str, Any]) -> dict[str, Any]:

@@ -335,8 +335,8 @@ async def unsent_count(db: Any, campaign_id: int, texter_id: str) -> int:
     return int(n or 0)
 
 
-async def next_contact(db: Any, campaign_id: int, texter_id: str) -> dict[str, Any] | None:
-    """The texter's next contact not texted yet (opted-out numbers skipped)."""
+async def next_contacts(db: Any, campaign_id: int, texter_id: str, limit: int) -> list[dict[str, Any]]:
+    """The texter's next contacts not texted yet, in order (opted-out numbers skipped)."""
     q = (
         select(contacts)
         .outerjoin(opt_outs, opt_outs.c.phone == contacts.c.cell)
@@ -347,11 +347,10 @@ async def next_contact(db: Any, campaign_id: int, texter_id: str) -> dict[str, A
             opt_outs.c.phone.is_(None),
         )
         .order_by(contacts.c.id)
-        .limit(1)
+        .limit(limit)
     )
     async with db.read() as conn:
-        row = (await conn.execute(q)).first()
-    return _row(row) if row is not None else None
+        return [_row(r) for r in await conn.execute(q)]
 
 
 async def get_contact(db: Any, contact_id: int) -> dict[str, Any]:
@@ -636,7 +635,7 @@ __all__ = [
     "conversations",
     "create_campaign", "ensure_schema", "existing_cells", "export_answers", "get_campaign", "get_contact", "grouped",
     "inbound", "is_opted_out", "list_campaigns", "list_texters", "messages", "messages_for_review", "metadata",
-    "next_contact", "opt_in", "opt_out", "opt_out_history", "opt_outs", "opted_out_among", "reassign",
+    "next_contacts", "opt_in", "opt_out", "opt_out_history", "opt_outs", "opted_out_among", "reassign",
     "record_failed", "record_sent", "record_status", "role_of", "save_answer", "set_tags", "set_texter",
     "snapshot", "texters", "unsent_count", "update_campaign",
 ]  # fmt: skip

@@ -120,8 +120,12 @@ async def test_send_outside_the_contacts_texting_hours_is_refused(sms: Sms) -> N
     a, _ = await texter(sms, cid, "A")
     await sms.call("POST", f"campaigns/{cid}/assignments", a, json={"count": 3})
     _, nxt = await sms.call("GET", f"campaigns/{cid}/next", a)
-    assert nxt["contact"]["zone"] == "America/New_York"
-    status, r = await sms.call("POST", "send", a, json={"contact_id": nxt["contact"]["id"]})
+    assert nxt["contact"] is None and nxt["unsent"] == 1  # not offered
+    async with sms.service.db.read() as conn:
+        from plugins.sms.store import contacts
+
+        contact_id = (await conn.execute(contacts.select().where(contacts.c.campaign_id == cid))).first().id
+    status, r = await sms.call("POST", "send", a, json={"contact_id": contact_id})  # sent anyway: refused
     assert status == 409 and r["error"]["code"] == "outside_texting_hours" and sms.standin.received == []
 
 
@@ -346,3 +350,23 @@ async def test_the_flow_on_postgresql(tmp_path: Path, standin: Standin) -> None:
         await test_status_callbacks_duplicate_and_out_of_order(sms)
         sms.standin.received.clear()
         await test_a_texter_cannot_send_to_a_contact_not_assigned_to_them(sms)
+
+
+async def test_next_skips_contacts_whose_evening_is_over(sms: Sms) -> None:
+    la_hour = datetime.now(UTC).astimezone(ZoneInfo("America/Los_Angeles")).hour
+    ny_hour = datetime.now(UTC).astimezone(ZoneInfo("America/New_York")).hour
+    start, end = la_hour, la_hour + 1  # open in Los Angeles, closed in New York (3 hours ahead)
+    assert not start <= ny_hour < end
+    two = (
+        "first_name,last_name,cell,zip,Precinct\nBo,Li,+1 212 555 0143,10001,3\n"
+        "Ana,Ruiz,(415) 555-2671,94103,12\nx,y,z,1,1\n"
+    )
+    cid = await campaign(sms, two, start_hour=start, end_hour=end)
+    a, _ = await texter(sms, cid, "A")
+    await sms.call("POST", f"campaigns/{cid}/assignments", a, json={"count": 2})
+    status, nxt = await sms.call("GET", f"campaigns/{cid}/next", a)
+    assert status == 200 and nxt["contact"]["first_name"] == "Ana" and nxt["unsent"] == 2
+    status, _ = await sms.call("POST", "send", a, json={"contact_id": nxt["contact"]["id"]})
+    assert status == 201
+    status, nxt = await sms.call("GET", f"campaigns/{cid}/next", a)
+    assert nxt["contact"] is None and nxt["unsent"] == 1 and "outside their texting hours" in nxt["note"]

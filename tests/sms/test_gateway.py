@@ -102,11 +102,11 @@ async def test_unconfigured_gateway_says_what_to_set() -> None:
 
 
 async def test_a_request_that_may_have_reached_twilio_is_not_repeated(standin: Standin) -> None:
-    standin.delay_s = 2.0
+    standin.delay_s = 0.8
     gw = TwilioGateway(SmsSettings(**settings_for(standin)), base_backoff_s=0.01)
     gw._ensure()
     assert gw._http is not None
-    gw._http.timeout = 0.3
+    gw._http.timeout = 0.2
     try:
         with pytest.raises(GatewayError) as e:
             await gw.send("+14155552671", "Hi", validity_period_s=60)

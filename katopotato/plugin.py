@@ -9,11 +9,15 @@ vetting = "couchpotato_vetting:plugin"``). It declares:
   pydantic parameter model, registered with ``@plugin.job(...)``; their kind is ``<plugin>.<job>``;
 - its cron schedules (``plugin.schedule("nightly", "17 3 * * *", "purge")``);
 - optional aiohttp routes (``plugin.routes``, a ``web.RouteTableDef``), mounted by the service
-  under ``/v1/plugins/<name>/``;
+  under ``/v1/plugins/<name>/``; a handler reads its plugin's settings, the database and the caller
+  with ``route_context(request)`` (or only the caller with ``principal_of(request)``); routes named
+  in ``plugin.public_routes`` authenticate their requests themselves (a webhook's signature, a page
+  that loads before sign-in): the host checks no credentials on them; ``plugin.on_cleanup``
+  callables run when the app stops (close a client's connection pool);
 - its scopes (``scopes={"sms:text": "send texts"}``, each ``<plugin>:<name>``), which tokens and
   OIDC groups can be granted; a route that needs one says so with ``@plugin.requires("sms:text")``
   under its route decorator (a route that names none needs ``jobs:read`` for GET, ``jobs:write``
-  otherwise). The route's handler finds who is asking with ``principal_of(request)``;
+  otherwise);
 - its settings (a pydantic model; values come from the service's configuration);
 - its database tables: ``migrations`` names the plugin's own Alembic versions directory, applied by
   the service on a branch labelled with the plugin's name.
@@ -157,6 +161,11 @@ class Plugin:
         self.settings = settings
         self.migrations = Path(migrations) if migrations else None
         self.routes = web.RouteTableDef()
+        self.public_routes: set[str] = set()
+        self.on_cleanup: list[Callable[[], Awaitable[None]]] = []  # run when the service's app stops
+        # OpenAPI of its routes: {"paths": {route path: path item}, "schemas": {name: schema}}, added
+        # to /openapi.json under /v1/plugins/<name>/ (routes without it are mounted, not described)
+        self.openapi: dict[str, dict[str, Any]] = {}
         self.jobs: dict[str, JobSpec] = {}
         self.schedules: list[Schedule] = []
 
@@ -171,6 +180,10 @@ class Plugin:
             return handler
 
         return mark
+
+    def public(self, method: str, path: str) -> None:
+        """Mark ``METHOD path`` (a path of ``routes``) as authenticating its requests itself."""
+        self.public_routes.add(f"{method.upper()} /{path.lstrip('/')}")
 
     def kind(self, job: str) -> str:
         return job if "." in job else f"{self.name}.{job}"
@@ -254,6 +267,32 @@ def _params_model(fn: JobFn) -> type[BaseModel]:
     if not (isinstance(model, type) and issubclass(model, BaseModel)):
         raise PluginError(f"job {fn.__name__}: annotate its second parameter with a pydantic model")
     return model
+
+
+@dataclass(frozen=True)
+class RouteContext:
+    """What a plugin's route handler gets besides the request (``route_context(request)``).
+
+    Attributes:
+        plugin: the plugin that declares the route.
+        settings: the plugin's settings (an instance of ``plugin.settings``), or None.
+        database: the service's database (``write()``/``read()`` give SQLAlchemy async connections).
+        principal: who made the request (``token_id``, ``name``, ``scopes``, ``allows(scope)``);
+            None on a public route.
+    """
+
+    plugin: Plugin
+    settings: BaseModel | None
+    database: Any
+    principal: Any
+
+
+ROUTE_CONTEXT = web.RequestKey("katopotato.plugin.route", RouteContext)
+
+
+def route_context(request: web.Request) -> RouteContext:
+    """The context the host put on a plugin route's request."""
+    return request[ROUTE_CONTEXT]
 
 
 @runtime_checkable
@@ -410,6 +449,7 @@ __all__ = [
     "PRIORITY_INTERACTIVE",
     "PRIORITY_LIVE",
     "PRIORITY_NORMAL",
+    "ROUTE_CONTEXT",
     "Abort",
     "BlobStore",
     "JobContext",
@@ -421,6 +461,8 @@ __all__ = [
     "Plugin",
     "Principal",
     "Retry",
+    "RouteContext",
     "Schedule",
     "principal_of",
+    "route_context",
 ]

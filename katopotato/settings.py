@@ -24,6 +24,10 @@ Sources, later ones winning: built-in embedded defaults, an optional TOML file (
 | oidc_…          | COUCHPOTATO_OIDC_…           | audience, client_id, client_secret, group_scopes,  |
 |                 |                              | groups_claim, allowed_domains, first_login_group, session_ttl_s |
 
+The SMS plugin's Twilio settings are read here too (``COUCHPOTATO_TWILIO_ACCOUNT_SID``,
+``COUCHPOTATO_TWILIO_AUTH_TOKEN``, ``COUCHPOTATO_TWILIO_API_URL``, ``COUCHPOTATO_TWILIO_MESSAGING_SERVICE_SID``,
+``COUCHPOTATO_TWILIO_FROM_NUMBERS``) and handed to the plugin with ``public_url`` (docs/sms.md).
+
 The transcript sinks' settings (Google credentials and endpoints) are read here too, by
 ``docsweb.DocsWebSettings.from_env`` (``GOOGLE_APPLICATION_CREDENTIALS``,
 ``COUCHPOTATO_GOOGLE_DOCS_ENDPOINT``, ``COUCHPOTATO_GOOGLE_DRIVE_ENDPOINT``).
@@ -74,6 +78,7 @@ _KEYS = (
     "oidc_first_login_group",
     "oidc_session_ttl_s",
 )
+_TWILIO_KEYS = ("ACCOUNT_SID", "AUTH_TOKEN", "API_URL", "MESSAGING_SERVICE_SID", "FROM_NUMBERS")
 DEFAULT_WORKERS = 1
 DEFAULT_CAPTURE_SLOTS = 16
 
@@ -102,6 +107,7 @@ class Settings:
             ``?partials=1``); off saves those decodes.
         docsweb: settings of the transcript sinks (Google credentials and endpoints).
         oidc: the OIDC provider trusted for sign-in and bearer JWTs (off unless an issuer is set).
+        sms: the SMS plugin's Twilio settings from ``COUCHPOTATO_TWILIO_*`` ({} when none is set).
         config_file: the TOML file read, if any.
     """
 
@@ -121,6 +127,7 @@ class Settings:
     partials: bool = True
     docsweb: DocsWebSettings = field(default_factory=DocsWebSettings)
     oidc: OidcSettings = field(default_factory=OidcSettings)
+    sms: dict[str, str] = field(default_factory=dict)
     config_file: Path | None = None
 
     def __post_init__(self) -> None:
@@ -182,7 +189,9 @@ class Settings:
         the service's embedded workers run with them, and ``katopotato worker`` takes them as its
         defaults (``--setting`` overrides)."""
         model = self.core().asr_model()
+        sms = {"sms": {"public_url": self.public_url, **self.sms}} if self.sms else {}
         return {
+            **sms,
             "core": {"url_allowlist": self.url_allowlist, "asr_model": model},
             "transcription": {
                 "url_allowlist": self.url_allowlist,
@@ -230,6 +239,7 @@ class Settings:
             partials=_bool("partials", values.get("partials", True)),
             docsweb=DocsWebSettings.from_env(env),
             oidc=_oidc(values),
+            sms={k.lower(): v for k in _TWILIO_KEYS if (v := env.get(f"{ENV_PREFIX}TWILIO_{k}", ""))},
             config_file=path,
         )
 

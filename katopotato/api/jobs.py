@@ -18,14 +18,17 @@ import contextlib
 import json
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from pydantic import BaseModel
 
 from ..broker.base import parse_entry_id
+from ..errors import PluginError
 from ..jobs import Job, JobEvent, JobStatus, job_events_stream
-from ..plugin import SCOPE_ATTRIBUTE
+from ..plugin import ROUTE_CONTEXT, SCOPE_ATTRIBUTE, Plugin, RouteContext
 from ..plugin_host import PluginRegistry
 from .authn import authenticate
 from .errors import BadRequest, Forbidden
@@ -52,7 +55,7 @@ from .models import (
     PluginOut,
 )
 from .openapi import Answer, HeaderParam, Operation
-from .service import PRINCIPAL
+from .service import PRINCIPAL, SERVICE
 
 log = logging.getLogger(__name__)
 SESSION_KINDS_PLUGIN = "transcription"  # its jobs are started by POST /v1/sessions
@@ -204,12 +207,18 @@ async def job_events(request: web.Request) -> web.StreamResponse:
 # --- plugin routes -----------------------------------------------------------------------------------
 
 
-def _plugin_guard(handler: Handler, scope: str) -> Handler:
+def _plugin_guard(handler: Handler, scope: str | None, plugin: Plugin, settings: BaseModel | None) -> Handler:
+    """Checks the bearer token (unless ``scope`` is None: a public route) and puts the route's
+    context (settings, database, principal) on the request."""
+
     async def guarded(request: web.Request) -> web.StreamResponse:
-        principal = await authenticate(request)
-        request[PRINCIPAL] = principal
-        if not principal.allows(scope):
-            raise Forbidden(f"this token lacks the {scope} scope")
+        principal = None
+        if scope is not None:
+            principal = await authenticate(request)
+            request[PRINCIPAL] = principal
+            if not principal.allows(scope):
+                raise Forbidden(f"this token lacks the {scope} scope")
+        request[ROUTE_CONTEXT] = RouteContext(plugin, settings, request.app[SERVICE].db, principal)
         return await handler(request)
 
     return guarded
@@ -219,16 +228,41 @@ def mount_plugin_routes(app: web.Application, registry: PluginRegistry) -> list[
     """Add every plugin's routes under ``/v1/plugins/<name>/``; returns the paths added."""
     added = []
     for plugin in registry.plugins:
+        settings = registry.settings_for(plugin.name)
         for route in plugin.routes:
             if not isinstance(route, web.RouteDef):
                 continue  # static files are not served for plugins
             path = f"/v1/plugins/{plugin.name}/{route.path.lstrip('/')}"
             handler: Handler = route.handler
+            public = f"{route.method} /{route.path.lstrip('/')}" in plugin.public_routes
             default = "jobs:read" if route.method in ("GET", "HEAD") else "jobs:write"
-            scope = getattr(handler, SCOPE_ATTRIBUTE, default)
-            app.router.add_route(route.method, path, _plugin_guard(handler, scope), **route.kwargs)
+            scope = None if public else getattr(handler, SCOPE_ATTRIBUTE, default)
+            app.router.add_route(route.method, path, _plugin_guard(handler, scope, plugin, settings), **route.kwargs)
             added.append(f"{route.method} {path}")
+        for cleanup in plugin.on_cleanup:
+            app.on_cleanup.append(_run_cleanup(cleanup))
+        _describe_plugin_routes(app[SERVICE].openapi_document, plugin)
     return added
+
+
+def _describe_plugin_routes(document: dict[str, Any], plugin: Plugin) -> None:
+    """Add the OpenAPI a plugin declares for its routes to the service's document."""
+    if not plugin.openapi or "paths" not in document:
+        return
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    for name, schema in plugin.openapi.get("schemas", {}).items():
+        if name in schemas:
+            raise PluginError(f"plugin {plugin.name} declares OpenAPI schema {name}, which exists already")
+        schemas[name] = schema
+    for path, item in plugin.openapi.get("paths", {}).items():
+        document["paths"][f"/v1/plugins/{plugin.name}/{path.lstrip('/')}"] = item
+
+
+def _run_cleanup(fn: Callable[[], Awaitable[None]]) -> Callable[[web.Application], Awaitable[None]]:
+    async def run(_app: web.Application) -> None:
+        await fn()
+
+    return run
 
 
 # --- the declarations -----------------------------------------------------------------------------

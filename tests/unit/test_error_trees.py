@@ -21,6 +21,7 @@ from hotpotato.errors import HotPotatoError
 from katopotato import errors as kp
 from katopotato.api.errors import ApiError
 from plugins.auditing.errors import AuditError
+from plugins.sms.errors import SmsError
 from plugins.vetting.errors import VettingError
 
 # The base each package's exceptions derive from. katopotato's API answers (ApiError) are the
@@ -32,6 +33,7 @@ BASES: dict[str, tuple[type[BaseException], ...]] = {
     "katopotato": (kp.KatoPotatoError, ApiError),
     "plugins.vetting": (VettingError,),
     "plugins.auditing": (AuditError,),
+    "plugins.sms": (SmsError,),
 }
 # A fake Google server for tests and benchmarks (its errors are the fake's HTTP answers), and
 # alembic's migration scripts (they run only inside alembic).

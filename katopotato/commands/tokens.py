@@ -15,6 +15,7 @@ from typing import Any
 from ..auth import SCOPES, InvalidScope, TokenStore, check_scopes
 from ..db import Database
 from ..errors import ConfigError
+from ..plugin_host import load_plugins
 from ..settings import Settings
 
 
@@ -28,7 +29,7 @@ def register(subparsers: Any) -> None:
         action="append",
         required=True,
         metavar="SCOPE",
-        help=f"a scope (repeat, or comma-separate): {', '.join(SCOPES)}",
+        help=f"a scope (repeat, or comma-separate): {', '.join(SCOPES)}, or an installed plugin's (sms:text…)",
     )
     c.add_argument("--name", default="", help="what the token is for")
     c.add_argument(
@@ -42,14 +43,19 @@ def register(subparsers: Any) -> None:
     r.set_defaults(handler=revoke)
 
 
+def _plugin_scopes() -> tuple[str, ...]:
+    """The installed plugins' scopes (``sms:text``…), which tokens may carry too."""
+    return tuple(load_plugins().scopes())
+
+
 def _store(args: argparse.Namespace) -> tuple[Database, TokenStore]:
     settings = Settings.load(config=args.config)
-    return (db := Database(settings.database_url)), TokenStore(db)
+    return (db := Database(settings.database_url)), TokenStore(db, extra_scopes=_plugin_scopes())
 
 
 async def create(args: argparse.Namespace) -> int:
     try:
-        scopes = check_scopes(s for arg in args.scope for s in arg.split(","))
+        scopes = check_scopes((s for arg in args.scope for s in arg.split(",")), _plugin_scopes())
         if args.expires_in_days is not None and args.expires_in_days <= 0:
             raise InvalidScope("--expires-in-days must be positive")
     except InvalidScope as e:

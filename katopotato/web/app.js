@@ -108,6 +108,7 @@ async function signIn(token, remember) {
   $("#new-job").hidden = !can("jobs:write");
   $("#nav-admin").hidden = !can("admin");
   $("#nav-plugins").hidden = !pluginScopes().length;
+  $("#nav-sms").hidden = !can("sms:text");
   await refreshSessions();
   route();
 }

@@ -6,11 +6,18 @@ from katopotato.plugin import Plugin
 
 from .settings import SmsSettings
 
+SCOPE_TEXT = "sms:text"
+SCOPE_ADMIN = "sms:admin"
+
 plugin = Plugin(
     "sms",
     "0.1.0",
     description="Pencil: peer-to-peer texting through Twilio (campaigns, contacts, conversations, opt-outs)",
     settings=SmsSettings,
+    scopes={
+        SCOPE_TEXT: "text the contacts assigned to one and answer their replies (campaign roles decide the rest)",
+        SCOPE_ADMIN: "create campaigns (their creator is their owner)",
+    },
 )
 
-__all__ = ["plugin"]
+__all__ = ["SCOPE_ADMIN", "SCOPE_TEXT", "plugin"]

@@ -1,8 +1,9 @@
 """The HTTP routes under ``/v1/plugins/sms/`` (docs/sms.md lists them with their answers).
 
-Bearer-token routes: the host checks the token (``jobs:read`` for GET, ``jobs:write`` otherwise);
-the caller's token id is the texter's identity, and the campaign role decides the rest (owner >
-admin > supervolunteer > texter; a token with the ``admin`` scope may do everything). The two Twilio
+Routes with credentials (an API token, an OIDC bearer JWT or the console's sign-in): the host
+checks the plugin's scope, ``sms:text`` (``sms:admin`` to create a campaign); the caller's id is the
+texter's identity, and the campaign role decides the rest (owner > admin > supervolunteer > texter;
+a caller with the service's ``admin`` scope may do everything). The two Twilio
 webhooks and the console page are public routes: the webhooks are authenticated by their
 X-Twilio-Signature. Every error is ``{"error": {"code", "message"}}`` with a stable code.
 """
@@ -31,7 +32,7 @@ from .errors import NotAllowed, SendRefused, SmsError
 from .gateway import TwilioGateway
 from .optout import KeywordRules
 from .phones import to_e164
-from .plugin import plugin
+from .plugin import SCOPE_ADMIN, SCOPE_TEXT, plugin
 from .render import check_script, render
 from .settings import SmsSettings
 from .signature import signed_url, verify
@@ -241,6 +242,7 @@ routes = plugin.routes
 
 
 @routes.get("/campaigns")
+@plugin.requires(SCOPE_TEXT)
 @api
 async def list_campaigns(request: web.Request) -> web.StreamResponse:
     texter_id, _, admin = me(request)
@@ -249,6 +251,7 @@ async def list_campaigns(request: web.Request) -> web.StreamResponse:
 
 
 @routes.post("/campaigns")
+@plugin.requires(SCOPE_ADMIN)
 @api
 async def create_campaign(request: web.Request) -> web.StreamResponse:
     data: CampaignIn = await body_of(request, CampaignIn)
@@ -264,6 +267,7 @@ async def create_campaign(request: web.Request) -> web.StreamResponse:
 
 
 @routes.get("/campaigns/{cid}")
+@plugin.requires(SCOPE_TEXT)
 @api
 async def get_campaign(request: web.Request) -> web.StreamResponse:
     cid = int_param(request, "cid")
@@ -273,6 +277,7 @@ async def get_campaign(request: web.Request) -> web.StreamResponse:
 
 
 @routes.patch("/campaigns/{cid}")
+@plugin.requires(SCOPE_TEXT)
 @api
 async def patch_campaign(request: web.Request) -> web.StreamResponse:
     cid = int_param(request, "cid")
@@ -292,6 +297,7 @@ async def patch_campaign(request: web.Request) -> web.StreamResponse:
 
 
 @routes.get("/campaigns/{cid}/texters")
+@plugin.requires(SCOPE_TEXT)
 @api
 async def get_texters(request: web.Request) -> web.StreamResponse:
     cid = int_param(request, "cid")
@@ -301,6 +307,7 @@ async def get_texters(request: web.Request) -> web.StreamResponse:
 
 
 @routes.post("/campaigns/{cid}/texters")
+@plugin.requires(SCOPE_TEXT)
 @api
 async def put_texter(request: web.Request) -> web.StreamResponse:
     cid = int_param(request, "cid")
@@ -315,6 +322,7 @@ async def put_texter(request: web.Request) -> web.StreamResponse:
 
 
 @routes.post("/campaigns/{cid}/join")
+@plugin.requires(SCOPE_TEXT)
 @api
 async def join(request: web.Request) -> web.StreamResponse:
     cid = int_param(request, "cid")
@@ -329,6 +337,7 @@ async def join(request: web.Request) -> web.StreamResponse:
 
 
 @routes.post("/campaigns/{cid}/contacts")
+@plugin.requires(SCOPE_TEXT)
 @api
 async def upload_contacts(request: web.Request) -> web.StreamResponse:
     cid = int_param(request, "cid")
@@ -351,6 +360,7 @@ async def upload_contacts(request: web.Request) -> web.StreamResponse:
 
 
 @routes.post("/campaigns/{cid}/assignments")
+@plugin.requires(SCOPE_TEXT)
 @api
 async def assign(request: web.Request) -> web.StreamResponse:
     """An admin hands a texter a batch; a texter with nothing left to send asks for more."""
@@ -379,6 +389,7 @@ async def assign(request: web.Request) -> web.StreamResponse:
 
 
 @routes.get("/campaigns/{cid}/next")
+@plugin.requires(SCOPE_TEXT)
 @api
 async def next_contact(request: web.Request) -> web.StreamResponse:
     cid = int_param(request, "cid")
@@ -413,6 +424,7 @@ def contact_out(c: dict[str, Any]) -> dict[str, Any]:
 
 
 @routes.post("/send")
+@plugin.requires(SCOPE_TEXT)
 @api
 async def send(request: web.Request) -> web.StreamResponse:
     data: SendIn = await body_of(request, SendIn)
@@ -437,6 +449,7 @@ async def _conversation_access(request: web.Request, contact_id: int) -> dict[st
 
 
 @routes.get("/campaigns/{cid}/conversations")
+@plugin.requires(SCOPE_TEXT)
 @api
 async def list_conversations(request: web.Request) -> web.StreamResponse:
     cid = int_param(request, "cid")
@@ -450,6 +463,7 @@ async def list_conversations(request: web.Request) -> web.StreamResponse:
 
 
 @routes.get("/conversations/{contact_id}")
+@plugin.requires(SCOPE_TEXT)
 @api
 async def get_conversation(request: web.Request) -> web.StreamResponse:
     contact_id = int_param(request, "contact_id")
@@ -459,6 +473,7 @@ async def get_conversation(request: web.Request) -> web.StreamResponse:
 
 
 @routes.post("/conversations/{contact_id}/messages")
+@plugin.requires(SCOPE_TEXT)
 @api
 async def reply(request: web.Request) -> web.StreamResponse:
     contact_id = int_param(request, "contact_id")
@@ -472,6 +487,7 @@ async def reply(request: web.Request) -> web.StreamResponse:
 
 
 @routes.post("/conversations/{contact_id}/reassign")
+@plugin.requires(SCOPE_TEXT)
 @api
 async def reassign(request: web.Request) -> web.StreamResponse:
     contact_id = int_param(request, "contact_id")
@@ -486,6 +502,7 @@ async def reassign(request: web.Request) -> web.StreamResponse:
 
 
 @routes.post("/conversations/{contact_id}/answers")
+@plugin.requires(SCOPE_TEXT)
 @api
 async def answer(request: web.Request) -> web.StreamResponse:
     contact_id = int_param(request, "contact_id")
@@ -507,6 +524,7 @@ async def answer(request: web.Request) -> web.StreamResponse:
 
 
 @routes.put("/conversations/{contact_id}/tags")
+@plugin.requires(SCOPE_TEXT)
 @api
 async def tags(request: web.Request) -> web.StreamResponse:
     contact_id = int_param(request, "contact_id")
@@ -518,6 +536,7 @@ async def tags(request: web.Request) -> web.StreamResponse:
 
 
 @routes.get("/campaigns/{cid}/review")
+@plugin.requires(SCOPE_TEXT)
 @api
 async def review(request: web.Request) -> web.StreamResponse:
     cid = int_param(request, "cid")
@@ -528,6 +547,7 @@ async def review(request: web.Request) -> web.StreamResponse:
 
 
 @routes.get("/campaigns/{cid}/export")
+@plugin.requires(SCOPE_TEXT)
 @api
 async def export(request: web.Request) -> web.StreamResponse:
     cid = int_param(request, "cid")
@@ -545,6 +565,7 @@ async def export(request: web.Request) -> web.StreamResponse:
 
 
 @routes.get("/opt-outs/{phone}")
+@plugin.requires(SCOPE_TEXT)
 @api
 async def get_opt_out(request: web.Request) -> web.StreamResponse:
     phone = to_e164(request.match_info["phone"])

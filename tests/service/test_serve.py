@@ -59,6 +59,13 @@ async def test_first_start_shows_an_admin_token_once_and_cli_tokens_work(
     listed = tokens_cli(data, "list")
     assert listed.returncode == 0 and "search" in listed.stdout and cli_token not in listed.stdout
 
+    # an installed plugin's scope (the SMS plugin's) is one a token may carry, and opens its routes
+    texter = tokens_cli(data, "create", "--scope", "sms:text", "--name", "Ana")
+    assert texter.returncode == 0, texter.stderr
+    texting = texter.stdout.strip()
+    assert (await call(first.base, "GET", "/v1/plugins/sms/opt-outs/2025550143", texting))[0] == 200
+    assert (await call(first.base, "GET", "/v1/sessions", texting))[0] == 403
+
     bad = tokens_cli(data, "create", "--scope", "everything")
     assert bad.returncode == 2 and "unknown scope" in bad.stderr and "Traceback" not in bad.stderr
     first.kill(signal.SIGTERM)

@@ -36,7 +36,7 @@ class Sms:
     def url(self, path: str) -> str:
         return f"{self.base}/v1/plugins/sms/{path.lstrip('/')}"
 
-    async def token(self, name: str, scopes: tuple[str, ...] = ("jobs:read", "jobs:write")) -> tuple[str, str]:
+    async def token(self, name: str, scopes: tuple[str, ...] = ("sms:text", "sms:admin")) -> tuple[str, str]:
         """A new token: (secret, token id)."""
         secret, info = await self.service.tokens.create(scopes, name=name)
         return secret, info.id

@@ -111,6 +111,25 @@ async def test_a_texter_cannot_send_to_a_contact_not_assigned_to_them(sms: Sms) 
     assert status == 403  # a texter cannot upload
 
 
+async def test_the_plugins_scopes_and_not_the_jobs_scopes_open_its_routes(sms: Sms) -> None:
+    """Least privilege: a texter's credentials hold ``sms:text`` only; ``jobs:write`` (which runs any
+    plugin's jobs) opens nothing here, and creating a campaign needs ``sms:admin``."""
+    cid = await campaign(sms)
+    jobs, _ = await sms.token("jobs only", ("jobs:read", "jobs:write"))
+    status, r = await sms.call("GET", "campaigns", jobs)
+    assert status == 403 and "sms:text" in r["error"]["message"], r
+    status, r = await sms.call("GET", "opt-outs/+12025550143", jobs)
+    assert status == 403, r
+    text, tid = await sms.token("Ana", ("sms:text",))
+    status, r = await sms.call("POST", "campaigns", text, json={"title": "mine", "script": "Hi"})
+    assert status == 403 and "sms:admin" in r["error"]["message"], r
+    await sms.call("POST", f"campaigns/{cid}/texters", json={"texter_id": tid, "name": "Ana", "role": "texter"})
+    status, r = await sms.call("POST", f"campaigns/{cid}/assignments", text, json={"count": 1})
+    assert status in (200, 201), r
+    status, r = await sms.call("GET", "opt-outs/(202) 555-0143", text)
+    assert status == 200 and r == {"phone": "+12025550143", "opted_out": False}, r
+
+
 async def test_send_outside_the_contacts_texting_hours_is_refused(sms: Sms) -> None:
     ny_hour = datetime.now(UTC).astimezone(ZoneInfo("America/New_York")).hour
     start = (ny_hour + 2) % 24

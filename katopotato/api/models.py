@@ -72,7 +72,11 @@ class SessionCreate(_Model):
         "about 3 s); low: at most 3 s, final text a little sooner for more CPU; efficient: cut in pauses, "
         "4-9 s, half the CPU of balanced, final text up to 9 s later",
     )
-    keep_audio: bool | None = Field(None, description="keep captured audio for playback (default: the service's)")
+    keep_audio: bool | None = Field(
+        None,
+        description="keep captured audio for playback (default: the service's, true unless "
+        "COUCHPOTATO_KEEP_AUDIO=false)",
+    )
     no_audio_timeout_s: float = Field(
         NO_AUDIO_TIMEOUT_S,
         gt=0,

@@ -26,7 +26,7 @@ from hotpotato.errors import SwapRefused
 
 from ..drafts import follow_partials
 from ..search import SearchQuery, parse
-from ..sessions import AudioKeeper, AudioNotKept, SessionRecord, SessionSpec
+from ..sessions import AudioKeeper, AudioNotKept, BlobAudioKeeper, SessionRecord, SessionSpec
 from .errors import BadRequest, NotFound, Unprocessable, validation_message
 from .http import (
     SSE_KEEPALIVE_S,
@@ -348,13 +348,16 @@ async def session_audio(request: web.Request) -> web.StreamResponse:
     sid = _session_id(request)
     q = parse_query(request, AudioQuery)
     record = await service.store.require(sid)
-    blobs = service.settings.blobs_dir
-    if not record.keep_audio or blobs is None:
+    if not record.keep_audio:
         raise AudioNotKept("this session did not keep its audio")
     end = q.end if q.end is not None else q.start + DEFAULT_CLIP_S
     if end <= q.start:
         raise BadRequest("end must be after start")
-    data = await asyncio.to_thread(AudioKeeper.clip, AudioKeeper.path_for(blobs, sid), q.start, end)
+    blobs_dir = service.settings.blobs_dir
+    if blobs_dir is not None:
+        data = await asyncio.to_thread(AudioKeeper.clip, AudioKeeper.path_for(blobs_dir, sid), q.start, end)
+    else:  # kept in the blob store (S3), a blob per segment
+        data = await BlobAudioKeeper.clip(service.blobs, sid, q.start, end)
     return web.Response(body=data, content_type="audio/wav")
 
 

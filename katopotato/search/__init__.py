@@ -39,7 +39,7 @@ def open_search(url: str, db: Database) -> SearchBackend:
     if scheme in ("http", "https"):
         from .elasticsearch import ElasticsearchSearch
 
-        return ElasticsearchSearch(url)
+        return ElasticsearchSearch(url, db)
     raise ConfigError(f"COUCHPOTATO_SEARCH={url!r}: use sqlite://, postgresql:// or http(s)://")
 
 

@@ -13,7 +13,7 @@ import base64
 import html
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -73,8 +73,12 @@ class SearchHit:
 
 @dataclass(frozen=True)
 class SearchPage:
+    """A page of hits; ``facets`` (backends that have them: Elasticsearch) counts the entities
+    mentioned in all the matching segments, per kind: ``{"people": [("Buttigieg", 12), …]}``."""
+
     hits: list[SearchHit]
     next_cursor: str | None
+    facets: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
 
 
 @runtime_checkable

@@ -131,3 +131,27 @@ async def test_an_unreachable_cluster_is_one_clear_line(db: Database) -> None:
         await es.start()
     assert "\n" not in str(e.value)
     await es.close()
+
+
+async def test_the_reindex_command(db: Database, tmp_path: Path) -> None:
+    """``katopotato search reindex`` as an operator runs it, on the service's settings."""
+    import asyncio
+    import os
+    import sys
+
+    async with standin() as (url, cluster):
+        es = ElasticsearchSearch(f"{url}/kp", db)
+        await es.start()
+        await record(SessionStore(db, EventLog(db), es), ["the debate on the budget"])
+        await es.close()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("COUCHPOTATO_")}
+        env.update(COUCHPOTATO_DATABASE=db.url, COUCHPOTATO_SEARCH=f"{url}/kp", COUCHPOTATO_DATA_DIR=str(tmp_path))
+        katopotato = Path(sys.executable).with_name("katopotato")
+        proc = await asyncio.create_subprocess_exec(
+            str(katopotato), "search", "reindex", env=env, stderr=asyncio.subprocess.PIPE
+        )
+        _, err = await asyncio.wait_for(proc.communicate(), 40)
+        assert proc.returncode == 0, err
+        assert "the search index is now kp-2" in err.decode()
+        assert cluster.indices["kp-2"].aliases == {"kp"} and "kp-1" not in cluster.indices
+        assert [d["text"] for d in cluster.indices["kp-2"].docs.values()] == ["the debate on the budget"]

@@ -20,6 +20,7 @@ Sources, later ones winning: built-in embedded defaults, an optional TOML file (
 | workers         | COUCHPOTATO_WORKERS          | 1 embedded job worker (``serve --workers N``)      |
 | capture_slots   | COUCHPOTATO_CAPTURE_SLOTS    | 16 sessions captured at once by the embedded workers |
 | partials        | COUCHPOTATO_PARTIALS         | true (interim text while a client follows it)      |
+| entities        | COUCHPOTATO_ENTITIES         | ``rules://`` (gazetteer; ``comprehend://REGION``)  |
 
 The transcript sinks' settings (Google credentials and endpoints) are read here too, by
 ``docsweb.DocsWebSettings.from_env`` (``GOOGLE_APPLICATION_CREDENTIALS``,
@@ -60,6 +61,7 @@ _KEYS = (
     "workers",
     "capture_slots",
     "partials",
+    "entities",
 )
 DEFAULT_WORKERS = 1
 DEFAULT_CAPTURE_SLOTS = 16
@@ -87,6 +89,8 @@ class Settings:
         capture_slots: sessions the embedded workers capture at once.
         partials: capture instances draft interim text while a client follows it (SSE
             ``?partials=1``); off saves those decodes.
+        entities_url: how entities (facets of an Elasticsearch index) are found: ``rules://``,
+            ``comprehend://REGION`` (AWS Comprehend) or ``none://``.
         docsweb: settings of the transcript sinks (Google credentials and endpoints).
         config_file: the TOML file read, if any.
     """
@@ -105,6 +109,7 @@ class Settings:
     workers: int = DEFAULT_WORKERS
     capture_slots: int = DEFAULT_CAPTURE_SLOTS
     partials: bool = True
+    entities_url: str = "rules://"
     docsweb: DocsWebSettings = field(default_factory=DocsWebSettings)
     config_file: Path | None = None
 
@@ -140,6 +145,8 @@ class Settings:
                 f"COUCHPOTATO_SEARCH={self.search_url!r}: use sqlite://, postgresql:// or an "
                 "Elasticsearch http(s):// URL"
             )
+        if urlsplit(self.entities_url).scheme not in ("rules", "comprehend", "none"):
+            raise ConfigError(f"COUCHPOTATO_ENTITIES={self.entities_url!r}: use rules://, comprehend://REGION or none://")
         if self.public_url and urlsplit(self.public_url).scheme not in ("http", "https"):
             raise ConfigError(f"COUCHPOTATO_PUBLIC_URL={self.public_url!r} is not an http(s) URL")
 
@@ -213,6 +220,7 @@ class Settings:
             workers=_int("workers", values.get("workers", DEFAULT_WORKERS)),
             capture_slots=_int("capture_slots", values.get("capture_slots", DEFAULT_CAPTURE_SLOTS)),
             partials=_bool("partials", values.get("partials", True)),
+            entities_url=str(values.get("entities", "")) or "rules://",
             docsweb=DocsWebSettings.from_env(env),
             config_file=path,
         )

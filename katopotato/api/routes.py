@@ -46,6 +46,7 @@ from .live import LiveItem, with_partials
 from .models import (
     AudioQuery,
     EventsQuery,
+    FacetOut,
     HealthOut,
     OutputCreate,
     OutputList,
@@ -375,7 +376,11 @@ def _since(value: float | datetime | None) -> float | None:
 async def search(request: web.Request) -> web.StreamResponse:
     service = get_service(request)
     p = parse_query(request, SearchParams)
-    query = SearchQuery(parse(p.q), session=p.session, since=_since(p.since), limit=p.limit, cursor=p.cursor)
+    wanted = (("people", p.person), ("places", p.place), ("organisations", p.organisation))
+    entities = tuple((kind, name) for kind, name in wanted if name)
+    query = SearchQuery(
+        parse(p.q), session=p.session, since=_since(p.since), limit=p.limit, cursor=p.cursor, entities=entities
+    )
     page = await service.search.search(query)  # SearchUnavailable: 503 search_unavailable
     titles = await service.store.titles([h.session_id for h in page.hits])
     hits = [
@@ -392,7 +397,8 @@ async def search(request: web.Request) -> web.StreamResponse:
         )
         for h in page.hits
     ]
-    return json_response(SearchOut(hits=hits, next_cursor=page.next_cursor))
+    facets = {kind: [FacetOut(name=n, count=c) for n, c in values] for kind, values in page.facets.items()}
+    return json_response(SearchOut(hits=hits, next_cursor=page.next_cursor, facets=facets))
 
 
 # --- tokens, identity, health, metrics, schema --------------------------------------------------

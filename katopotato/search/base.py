@@ -49,6 +49,8 @@ class SearchQuery:
     since: only segments committed at or after this Unix time.
     limit: hits per page.
     cursor: where the previous page stopped.
+    entities: only segments that mention these, as (kind, name) pairs (kind: people, places,
+        organisations); backends without entity facets refuse it with InvalidQuery.
     """
 
     parsed: ParsedQuery
@@ -56,6 +58,7 @@ class SearchQuery:
     since: float | None = None
     limit: int = 20
     cursor: str | None = None
+    entities: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..db import Database, SegmentRow
+from ..entities import Entities, EntityExtractor, RulesExtractor
 from ..errors import ConfigError, SearchUnavailable
 from .base import (
     ELLIPSIS,
@@ -48,7 +49,7 @@ from .base import (
     encode_cursor,
     render_snippet,
 )
-from .query import ParsedQuery
+from .query import InvalidQuery, ParsedQuery
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +159,14 @@ class ElasticsearchSearch:
     name = "elasticsearch"
     transactional = False
 
-    def __init__(self, url: str, db: Database | None = None, *, run_indexer: bool = True) -> None:
+    def __init__(
+        self,
+        url: str,
+        db: Database | None = None,
+        *,
+        run_indexer: bool = True,
+        extractor: EntityExtractor | None = None,
+    ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(f"COUCHPOTATO_SEARCH={url!r} is not an Elasticsearch http(s) URL")
@@ -169,6 +177,7 @@ class ElasticsearchSearch:
         self.base = urlunsplit((parts.scheme, netloc, "", "", ""))
         self._auth = (unquote(parts.username), unquote(parts.password or "")) if parts.username else None
         self.db = db
+        self.extractor: EntityExtractor = extractor or RulesExtractor()
         self.run_indexer = run_indexer and db is not None
         self.state_index = f"{self.alias}-state"
         self.template = f"{self.alias}-template"
@@ -306,11 +315,18 @@ class ElasticsearchSearch:
                     break
             return sent
 
+    async def _entities(self, docs: Sequence[SegmentDoc]) -> list[Entities]:
+        try:
+            return await self.extractor.extract([d.text for d in docs])
+        except Exception as e:  # the segments are still indexed, without their entities
+            log.warning("entities (%s) of %d segments: %s", self.extractor.name, len(docs), e)
+            return [{} for _ in docs]
+
     async def _bulk(self, index: str, docs: Sequence[SegmentDoc]) -> None:
         operations: list[dict[str, Any]] = []
-        for d in docs:
+        for d, entities in zip(docs, await self._entities(docs), strict=True):
             operations.append({"index": {"_index": index, "_id": f"{d.session_id}:{d.seq}"}})
-            operations.append(document(d))
+            operations.append(document(d, entities))
         async with self._calls("index segments"):
             result = await self._es.bulk(operations=operations)
         if result.body.get("errors"):
@@ -354,6 +370,10 @@ class ElasticsearchSearch:
             filters.append({"term": {"session_id": query.session}})
         if query.since is not None:
             filters.append({"range": {"emitted_at": {"gte": query.since}}})
+        for kind, name in query.entities:
+            if kind not in ENTITY_FIELDS:
+                raise InvalidQuery(f"entity kinds are {', '.join(ENTITY_FIELDS)}, not {kind!r}")
+            filters.append({"term": {f"entities.{kind}": name}})
         body: dict[str, Any] = {
             "size": query.limit + 1,
             "query": {"bool": {"must": es_query(query.parsed), "should": es_scoring(query.parsed), "filter": filters}},

@@ -403,6 +403,10 @@ class StandIn:
         if parts[0] == "_index_template" and len(parts) == 2 and method == "PUT":
             self.templates[parts[1]] = body
             return 200, {"acknowledged": True}
+        if parts[0] == "_index_template" and len(parts) == 2 and method == "DELETE":
+            if self.templates.pop(parts[1], None) is None:
+                raise LookupError(parts[1])
+            return 200, {"acknowledged": True}
         if parts[0] == "_bulk":
             return 200, self.bulk(raw.decode(), params)
         if parts[0] == "_aliases" and method == "POST":

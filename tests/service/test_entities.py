@@ -154,3 +154,13 @@ async def test_comprehend_through_boto3(comprehend: list[dict[str, Any]]) -> Non
     assert found[1] == {"people": [], "places": [], "organisations": ["NASA"]}  # a DATE is not a facet
     assert all(f == {"people": [], "places": [], "organisations": []} for f in found[2:])
     assert [len(c["TextList"]) for c in comprehend] == [25, 5] and comprehend[0]["LanguageCode"] == "en"
+
+
+def test_the_setting(tmp_path: Any) -> None:
+    from katopotato.settings import Settings
+
+    assert Settings.load({"COUCHPOTATO_DATA_DIR": str(tmp_path)}).entities_url == "rules://"
+    env = {"COUCHPOTATO_DATA_DIR": str(tmp_path), "COUCHPOTATO_ENTITIES": "comprehend://eu-west-1"}
+    assert Settings.load(env).entities_url == "comprehend://eu-west-1"
+    with pytest.raises(ConfigError, match="COUCHPOTATO_ENTITIES"):
+        Settings.load({**env, "COUCHPOTATO_ENTITIES": "spacy://en"})

@@ -58,7 +58,7 @@ def setup_logging(level: str = "info") -> None:
     root.setLevel(getattr(logging, level.upper(), logging.INFO))
     if root.level > logging.DEBUG:
         # a line per migration step or segment; botocore: "Found credentials in environment variables"
-        for chatty in ("alembic", "faster_whisper", "aiohttp.access", "botocore", "boto3"):
+        for chatty in ("alembic", "faster_whisper", "aiohttp.access", "botocore", "boto3", "elastic_transport"):
             logging.getLogger(chatty).setLevel(logging.WARNING)
     logging.Formatter.converter = time.gmtime
 

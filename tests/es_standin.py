@@ -13,8 +13,8 @@ the backend gets wrong fails the tests as it would on a server:
   (``english``/``porter``: the Porter stemmer, SQLite's FTS5 implementation of it, and
   ``possessive_english``), ``shingle``; the built-in ``english`` and ``standard`` analyzers;
 * positions with the gaps stop words leave, so phrases match as Lucene's do;
-* ``dynamic: strict`` refuses unknown fields; documents become searchable at ``_refresh`` (and a
-  get by id is real-time), as on a server.
+* ``dynamic: strict`` refuses unknown fields; documents become searchable at ``_refresh`` or once
+  the index's ``refresh_interval`` has passed (and a get by id is real-time), as on a server.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import json
 import re
 import sqlite3
 import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -134,6 +135,7 @@ class Index:
     values: dict[str, dict[str, list[Any]]] = field(default_factory=dict)  # field → doc → keyword/number values
     fields: dict[str, dict[str, Any]] = field(default_factory=dict)  # dotted path → mapping
     sources: dict[str, str] = field(default_factory=dict)  # a multi-field's path → its source field's
+    dirty_at: float | None = None  # written since the last refresh, at (monotonic)
 
     def __post_init__(self) -> None:
         self.fields, self.sources = {}, {}
@@ -165,7 +167,22 @@ class Index:
         spec = self.fields[path]
         return _filter_chain(spec.get("search_analyzer") or spec.get("analyzer") or "standard", self.settings)
 
+    def written(self) -> None:
+        if self.dirty_at is None:
+            self.dirty_at = time.monotonic()
+
+    def refresh_if_due(self) -> None:
+        """The periodic refresh (``refresh_interval``, 1 s unless the settings say otherwise; -1:
+        never), done when a search comes, as a server's idle shards do."""
+        interval = str(self.settings.get("refresh_interval", "1s"))
+        if self.dirty_at is None or interval == "-1":
+            return
+        seconds = float(interval[:-2]) / 1000 if interval.endswith("ms") else float(interval.rstrip("s"))
+        if time.monotonic() - self.dirty_at >= seconds:
+            self.refresh()
+
     def refresh(self) -> None:
+        self.dirty_at = None
         self.visible = {k: json.loads(json.dumps(v)) for k, v in self.docs.items()}
         self.postings, self.values = defaultdict(lambda: defaultdict(dict)), defaultdict(dict)
         for doc_id, source in self.visible.items():
@@ -446,6 +463,7 @@ class StandIn:
             ix.check(body)
             result = "updated" if doc_id in ix.docs else "created"
             ix.docs[doc_id] = body
+            ix.written()
             return (200 if result == "updated" else 201), {"_index": ix.name, "_id": doc_id, "result": result}
         ix = self.resolve(name)[0]
         if method == "GET":
@@ -454,6 +472,7 @@ class StandIn:
             return 200, {"_index": ix.name, "_id": doc_id, "found": True, "_source": ix.docs[doc_id]}
         if method == "DELETE":
             existed = ix.docs.pop(doc_id, None) is not None
+            ix.written()
             return (200 if existed else 404), {"_index": ix.name, "_id": doc_id,
                                                "result": "deleted" if existed else "not_found"}
         raise ValueError(f"stand-in: {method} on a document not supported")
@@ -468,6 +487,7 @@ class StandIn:
             if op == "delete":
                 ix = self.index_for_write(name)
                 existed = ix.docs.pop(doc_id, None) is not None
+                ix.written()
                 items.append({op: {"_index": ix.name, "_id": doc_id, "status": 200 if existed else 404}})
                 continue
             source = json.loads(lines[i])
@@ -487,6 +507,7 @@ class StandIn:
                 continue
             result = "updated" if doc_id in ix.docs else "created"
             ix.docs[doc_id] = source
+            ix.written()
             items.append({op: {"_index": ix.name, "_id": doc_id, "status": 200 if result == "updated" else 201,
                                "result": result}})
         if params.get("refresh") in ("true", "wait_for", ""):
@@ -496,6 +517,7 @@ class StandIn:
 
     def search(self, indices: list[Index], body: dict[str, Any]) -> dict[str, Any]:
         (ix,) = indices  # the backend searches one alias on one index
+        ix.refresh_if_due()
         m = Matcher(ix)
         matched = m.run(body.get("query", {"match_all": {}}))
         sort = body.get("sort", [])

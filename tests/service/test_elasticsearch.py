@@ -156,3 +156,20 @@ async def test_the_reindex_command(
         monkeypatch.setenv("COUCHPOTATO_SEARCH", "sqlite://")
         with pytest.raises(ConfigError, match="only an Elasticsearch index is rebuilt"):
             await args.handler(args)
+
+
+async def test_a_committed_segment_is_searchable_within_seconds_on_its_own(db: Database) -> None:
+    """No ``sync``: the background indexer and the index's refresh interval, as in the service."""
+    import asyncio
+
+    async with standin() as (url, _):
+        es = ElasticsearchSearch(f"{url}/kp", db)
+        await es.start()
+        try:
+            await record(SessionStore(db, EventLog(db), es), ["the harbour reopens in spring"])
+            began = time.monotonic()
+            while not await seqs(es, "harbour"):
+                assert time.monotonic() - began < 5, "not searchable 5 s after the commit"
+                await asyncio.sleep(0.2)
+        finally:
+            await es.close()

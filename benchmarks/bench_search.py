@@ -15,6 +15,10 @@ Queries go through ``SearchBackend.search`` (aiosqlite/asyncpg included), newest
 page, in these kinds: a rare term, a common term, a two-word phrase, a prefix, two terms that must
 both match, one session's segments, the last hour, and the fifth page of a common term (cursor).
 ``--backend postgresql`` runs the same on a database made on 127.0.0.1:5432 and dropped after.
+``--backend elasticsearch`` keeps the rows in SQLite and searches an index on the server at
+``ELASTICSEARCH_URL`` (made for the run and dropped after), built by the backend's own indexer from
+the database (its "bulk" figure is the indexer's); no server can be installed on the project's
+machines, so without ``ELASTICSEARCH_URL`` it says so and measures nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import platform
 import random
 import re
@@ -39,6 +44,7 @@ from couchpotato.testing import corpus_paragraphs
 from katopotato.db import Database, SegmentRow, SessionRow
 from katopotato.events import EventLog
 from katopotato.search import SearchBackend, SearchQuery, SegmentDoc, open_search, parse
+from katopotato.search.elasticsearch import ElasticsearchSearch
 from katopotato.sessions import SessionSpec, SessionStore
 
 PER_SESSION = 500
@@ -211,8 +217,12 @@ async def main() -> None:
     ap.add_argument("--sizes", default="10000,1000000", help="corpus sizes, comma-separated")
     ap.add_argument("--queries", type=int, default=40, help="queries per kind")
     ap.add_argument("--recorded", type=int, default=1000, help="segments recorded one by one")
-    ap.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
+    ap.add_argument("--backend", choices=("sqlite", "postgresql", "elasticsearch"), default="sqlite")
     args = ap.parse_args()
+    es_url = os.environ.get("ELASTICSEARCH_URL", "").rstrip("/")
+    if args.backend == "elasticsearch" and not es_url:
+        print("bench_search: ELASTICSEARCH_URL is not set: no Elasticsearch figures (no server runs here)")
+        return
     sizes = [int(s) for s in args.sizes.split(",")]
     pool = sentences()
     print(f"# Search benchmark ({args.backend}; {platform.processor() or platform.machine()}, {_cores()} cores)\n")
@@ -220,12 +230,20 @@ async def main() -> None:
     for size in sizes:
         rng = random.Random(size)
         with tempfile.TemporaryDirectory(prefix="kp-bench-") as tmp:
-            async with database(args.backend, Path(tmp)) as db:
-                search = open_search("sqlite://" if db.is_sqlite else "postgresql://", db)
+            async with database("sqlite" if args.backend == "elasticsearch" else args.backend, Path(tmp)) as db:
+                if args.backend == "elasticsearch":
+                    index_url = f"{es_url}/kp-bench-{secrets.token_hex(4)}"
+                    search: Any = ElasticsearchSearch(index_url, db, run_indexer=False)
+                else:
+                    search = open_search("sqlite://" if db.is_sqlite else "postgresql://", db)
                 await search.start()
                 texts = make_texts(size, rng, pool)
                 now = time.time()
                 bulk, sessions = await bulk_load(db, search, texts, now - size)
+                if isinstance(search, ElasticsearchSearch):  # the rows are in; the indexer sends them
+                    started = time.perf_counter()
+                    await search.sync()
+                    bulk = size / (time.perf_counter() - started)
                 recorded = await recorded_rate(db, search, make_texts(args.recorded, rng, pool))
                 size_mb = await asyncio.to_thread(_size_mb, Path(tmp)) if db.is_sqlite else 0
                 index_rows.append((size, bulk, recorded, size_mb))
@@ -235,6 +253,8 @@ async def main() -> None:
                 for kind, values in results.items():
                     latency_rows.append((size, kind, pct(values, 50), pct(values, 95), max(values)))
                 latency_rows.append((size, "**all kinds**", pct(everything, 50), pct(everything, 95), max(everything)))
+                if isinstance(search, ElasticsearchSearch):
+                    await drop_es(search)
                 await search.close()
     print("## Indexing throughput\n")
     print("| segments in the index | bulk (segments/s) | recorded one by one, durable (segments/s) | database size |")
@@ -250,6 +270,14 @@ async def main() -> None:
     print("|---:|---|---:|---:|---:|")
     for size, kind, p50, p95, worst in latency_rows:
         print(f"| {size:,} | {kind} | {p50:.1f} | {p95:.1f} | {worst:.1f} |")
+
+
+async def drop_es(search: ElasticsearchSearch) -> None:
+    from elasticsearch import AsyncElasticsearch
+
+    async with AsyncElasticsearch(search.base, basic_auth=search._auth) as es:
+        await es.options(ignore_status=404).indices.delete(index=f"{search.alias}-*")
+        await es.options(ignore_status=404).indices.delete_index_template(name=search.template)
 
 
 def _size_mb(folder: Path) -> float:

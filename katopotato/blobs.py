@@ -1,16 +1,23 @@
 """Blob stores: audio segments, transcripts and plugin files, by key, on disk or in S3.
 
 ``blobs_from_url`` picks the backend: ``file:///var/lib/couchpotato/blobs`` (a directory) or
-``s3://bucket/prefix`` (boto3; ``?endpoint=http://host:port&region=eu-west-1`` for S3-compatible
-servers). Keys are relative, ``/``-separated paths (``audio/<session>/<seq>.s16``). Both backends
-run their blocking I/O in threads, never on the event loop, and write atomically (a reader sees
-the old blob or the new one, never half of one).
+``s3://bucket/prefix`` (boto3; the endpoint of an S3-compatible server comes from boto3's own
+``AWS_ENDPOINT_URL``, or ``?endpoint=http://host:port&region=eu-west-1``). Keys are relative,
+``/``-separated paths (``audio/<session>/<seq>.s16``). Both backends run their blocking I/O in
+threads, never on the event loop, and write atomically (a reader sees the old blob or the new one,
+never half of one).
+
+The S3 store checks its bucket when it is opened (a missing bucket, refused credentials or an
+unreachable endpoint is one ``ConfigError`` line at start-up, not a failure at the first
+segment), retries throttling and transient errors with exponential backoff (botocore's
+``standard`` retry mode) and uploads objects of ``multipart_threshold_bytes`` or more in parts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import os
 import tempfile
 import time
@@ -25,6 +32,12 @@ from .errors import BlobError, BlobNotFound, ConfigError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+S3_MAX_ATTEMPTS = 5  # tries in all; botocore's standard mode backs off exponentially, with jitter
+S3_CONNECT_TIMEOUT_S = 5.0
+S3_READ_TIMEOUT_S = 30.0
+S3_MULTIPART_THRESHOLD_BYTES = 16 * 1024 * 1024
+S3_MULTIPART_CHUNK_BYTES = 8 * 1024 * 1024  # S3 refuses parts under 5 MiB (but the last)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +192,9 @@ class S3BlobStore(_Base):
         endpoint_url: str | None = None,
         region: str | None = None,
         client: S3Client | None = None,
+        max_attempts: int = S3_MAX_ATTEMPTS,
+        multipart_threshold_bytes: int = S3_MULTIPART_THRESHOLD_BYTES,
+        multipart_chunk_bytes: int = S3_MULTIPART_CHUNK_BYTES,
     ) -> None:
         if not bucket:
             raise ConfigError("an s3:// blob URL needs a bucket: s3://bucket/prefix")
@@ -187,15 +203,60 @@ class S3BlobStore(_Base):
         self.url = f"s3://{bucket}/{self.prefix}"
         if client is None:
             import boto3
+            from botocore.config import Config
 
-            client = boto3.client("s3", endpoint_url=endpoint_url, region_name=region)
+            config = Config(
+                retries={"total_max_attempts": max_attempts, "mode": "standard"},
+                connect_timeout=S3_CONNECT_TIMEOUT_S,
+                read_timeout=S3_READ_TIMEOUT_S,
+            )
+            client = boto3.client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
         self._s3 = client
+        self.multipart_threshold_bytes = multipart_threshold_bytes
+        self.multipart_chunk_bytes = multipart_chunk_bytes
+
+    async def __aenter__(self) -> Self:
+        await self.check()
+        return self
+
+    def _where(self) -> str:
+        return f"s3://{self.bucket} at {self._s3.meta.endpoint_url}"
+
+    def _check(self) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
+
+        try:
+            self._s3.head_bucket(Bucket=self.bucket)
+        except NoCredentialsError:
+            raise ConfigError(
+                f"no AWS credentials for {self._where()}: set AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)"
+            ) from None
+        except EndpointConnectionError as e:
+            raise ConfigError(f"cannot reach the S3 endpoint of {self._where()}: {e}") from None
+        except ClientError as e:
+            code = str(e.response.get("Error", {}).get("Code", ""))
+            if code in ("404", "NoSuchBucket", "NotFound"):
+                raise ConfigError(f"the S3 bucket {self.bucket!r} does not exist ({self._where()})") from None
+            if code in ("403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "Forbidden"):
+                raise ConfigError(
+                    f"S3 refused the credentials for {self._where()} ({code}): check AWS_ACCESS_KEY_ID, "
+                    "AWS_SECRET_ACCESS_KEY and the bucket's policy"
+                ) from None
+            raise ConfigError(f"cannot use {self._where()}: {code or e}") from None
+        except BotoCoreError as e:
+            raise ConfigError(f"cannot use {self._where()}: {e}") from None
+
+    async def check(self) -> None:
+        """The bucket exists and the credentials are accepted; raises ConfigError (one line)."""
+        await asyncio.to_thread(self._check)
 
     def _key(self, key: str) -> str:
         return self.prefix + check_key(key)
 
     @contextlib.contextmanager
     def _errors(self, what: str, key: str) -> Iterator[None]:
+        from boto3.exceptions import Boto3Error
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
@@ -205,12 +266,21 @@ class S3BlobStore(_Base):
             if code in ("NoSuchKey", "404", "NotFound"):
                 raise BlobNotFound(f"no blob {key} in {self.url}") from None
             raise BlobError(f"cannot {what} blob {key} in {self.url}: {code or e}") from e
-        except BotoCoreError as e:
+        except (BotoCoreError, Boto3Error) as e:  # Boto3Error: a multipart upload that failed
             raise BlobError(f"cannot {what} blob {key} in {self.url}: {e}") from e
 
     def _put(self, key: str, data: bytes) -> str:
         with self._errors("write", key):
-            self._s3.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+            if len(data) < self.multipart_threshold_bytes:
+                self._s3.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+            else:  # in parts; S3 makes the object visible only once the upload completes
+                from boto3.s3.transfer import TransferConfig
+
+                transfer = TransferConfig(
+                    multipart_threshold=self.multipart_threshold_bytes,
+                    multipart_chunksize=self.multipart_chunk_bytes,
+                )
+                self._s3.upload_fileobj(io.BytesIO(data), self.bucket, self._key(key), Config=transfer)
         return key
 
     def _get(self, key: str) -> bytes:

@@ -60,7 +60,8 @@ def setup_logging(level: str = "info") -> None:
     root.handlers[:] = [handler]
     root.setLevel(getattr(logging, level.upper(), logging.INFO))
     if root.level > logging.DEBUG:
-        for chatty in ("alembic", "faster_whisper", "aiohttp.access"):  # a line per migration step or segment
+        # a line per migration step or segment; botocore: "Found credentials in environment variables"
+        for chatty in ("alembic", "faster_whisper", "aiohttp.access", "botocore", "boto3", "elastic_transport"):
             logging.getLogger(chatty).setLevel(logging.WARNING)
     logging.Formatter.converter = time.gmtime
 

@@ -56,7 +56,7 @@ from hotpotato.records import is_swap_event
 from .blobs import BlobStore
 from .capture import CaptureState
 from .constants import AUDIO_BLOB_PREFIX
-from .errors import Abort, BlobNotFound, BrokerError, JobNotFound, KatoPotatoError, SerializationError
+from .errors import Abort, BlobError, BlobNotFound, BrokerError, JobNotFound, KatoPotatoError, SerializationError
 from .jobs import Job, JobStatus
 from .keys import asr_job_key, capture_key, health_key, session_job_key, transcript_stream
 from .metrics import Metrics
@@ -64,6 +64,7 @@ from .scheduler import Scheduler
 from .sessions import (
     SILENT_REPORT_S,
     AudioKeeper,
+    BlobAudioKeeper,
     LiveInfo,
     SessionError,
     SessionRecord,
@@ -171,7 +172,7 @@ class _Tail:
     health_at: float = 0.0
     silent_s: float | None = None
     liveness_at: float = 0.0
-    keeper: AudioKeeper | None = None
+    keeper: AudioKeeper | BlobAudioKeeper | None = None
     done: bool = False
 
     @property
@@ -188,8 +189,9 @@ class DistributedRunner:
         blobs: the blob store the capture job writes segment audio to.
         guard: the URL guard sources are resolved through.
         model: the ASR model's name, to refuse languages an English-only model cannot do.
-        blobs_dir: the directory of a ``file://`` blob store, where kept audio goes (None: no audio
-            is kept).
+        blobs_dir: the directory of a ``file://`` blob store, where kept audio goes into one file
+            per session (None: kept audio stays in ``blobs``, a blob per segment, see
+            ``BlobAudioKeeper``).
         shared_broker: the broker outlives this process (Redis): sessions are left running at
             close and re-attached by ``recover``.
     """
@@ -228,8 +230,6 @@ class DistributedRunner:
         if self._closing:
             raise SessionError("the service is shutting down")
         check_options(spec, self.model)
-        if self.blobs_dir is None and spec.keep_audio:
-            spec = replace(spec, keep_audio=False)
         async with EgressProxy(self.guard) as proxy:
             source = await resolve_source(spec.url, self.guard, proxy, mode=spec.mode, allow_local=False)
         await self.store.create(spec, source_kind=source.kind, source_reason=source.reason, created_by=created_by)
@@ -347,6 +347,8 @@ class DistributedRunner:
         tail = _Tail(spec, job_id, cursor, seen=cursor)
         if spec.keep_audio and self.blobs_dir is not None:
             tail.keeper = AudioKeeper(AudioKeeper.path_for(self.blobs_dir, spec.id))
+        elif spec.keep_audio:  # S3: each segment's audio stays in the store, under the session
+            tail.keeper = BlobAudioKeeper(self.blobs, spec.id)
         self._tails[spec.id] = tail
         tail.task = asyncio.create_task(self._tail(tail), name=f"session-{spec.id}-tail")
         return tail
@@ -566,9 +568,15 @@ class DistributedRunner:
                 data = await self.blobs.get(segment.audio)
             except BlobNotFound:
                 return  # the worker's settings do not keep audio, or it was kept already
+            rate = AudioKeeper.rate_hz
+            at = round(segment.start * rate)
+            if isinstance(t.keeper, BlobAudioKeeper):  # a blob per segment: only the span it owns,
+                lo = round(segment.keep_start * rate)  # its lead-in and overlap are its neighbours'
+                data = data[(lo - at) * 2 : (round(segment.keep_end * rate) - at) * 2]
+                at = lo
             try:
-                await t.keeper.write_pcm16(round(segment.start * AudioKeeper.rate_hz), data)
-            except OSError as e:
+                await t.keeper.write_pcm16(at, data)
+            except (OSError, BlobError) as e:
                 log.warning("session %s: cannot keep audio any more: %s", t.session_id, e)
                 t.keeper = None
                 return

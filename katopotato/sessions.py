@@ -45,6 +45,7 @@ from couchpotato.pcm import encode_pcm16
 from couchpotato.records import EndEvent, Event, GapEvent, SessionEvent, TranscriptEvent, dumps
 from couchpotato.resolve import MODES, Mode
 
+from .blobs import BlobStore
 from .db import Database, OutputRow, SegmentRow, SessionRow
 from .errors import AudioNotKept, SessionError, SessionNotFound, UnsupportedOption
 from .events import EventLog, StoredEvent
@@ -546,13 +547,72 @@ class AudioKeeper:
             data = f.read(count * 2)
         if not data:
             raise AudioNotKept(f"no audio kept at {start_s:.2f} s")
-        out = io.BytesIO()
-        with wave.open(out, "wb") as w:
-            w.setnchannels(1)
-            w.setsampwidth(2)
-            w.setframerate(SAMPLE_RATE_HZ)
-            w.writeframes(data[: len(data) - len(data) % 2])
-        return out.getvalue()
+        return _wav(data)
+
+
+def _wav(pcm16: bytes) -> bytes:
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(SAMPLE_RATE_HZ)
+        w.writeframes(pcm16[: len(pcm16) - len(pcm16) % 2])
+    return out.getvalue()
+
+
+class BlobAudioKeeper:
+    """Keeps a session's captured audio in a blob store that is not a directory (S3), for playback.
+
+    Each committed segment's 16-bit PCM is one blob, ``sessions/<id>/audio/<first sample>.s16``
+    (the media-clock sample it starts at, 12 digits, so keys sort by time); a clip is read back by
+    listing the session's prefix and placing the blobs it overlaps by media time. Segments that
+    overlap carry the same samples of the same clock, so either copy is right.
+    """
+
+    rate_hz = SAMPLE_RATE_HZ
+
+    def __init__(self, blobs: BlobStore, session_id: str) -> None:
+        self.blobs = blobs
+        self.prefix = self.prefix_for(session_id)
+
+    @staticmethod
+    def prefix_for(session_id: str) -> str:
+        return f"sessions/{session_id}/audio/"
+
+    async def write_pcm16(self, start_sample: int, data: bytes) -> None:
+        """Keep 16-bit little-endian PCM (a segment's audio) starting at ``start_sample``."""
+        await self.blobs.put(f"{self.prefix}{max(0, start_sample):012d}.s16", data[: len(data) - len(data) % 2])
+
+    async def flush(self) -> None:
+        """Every write is a blob of its own: nothing is buffered."""
+
+    @classmethod
+    async def clip(cls, blobs: BlobStore, session_id: str, start_s: float, end_s: float) -> bytes:
+        """A WAV of ``[start_s, end_s)`` of the kept audio."""
+        prefix = cls.prefix_for(session_id)
+        kept = []
+        for info in await blobs.list(prefix):
+            name = info.key[len(prefix) :].removesuffix(".s16")
+            if name.isdigit():
+                kept.append((int(name), info))
+        if not kept:
+            raise AudioNotKept("this session kept no audio")
+        start_s = max(0.0, start_s)
+        end_s = min(end_s, start_s + MAX_CLIP_S)
+        first = int(start_s * SAMPLE_RATE_HZ)
+        stop = max(first, int(end_s * SAMPLE_RATE_HZ))
+        buf = bytearray((stop - first) * 2)
+        filled = 0  # bytes of buf up to the end of the last sample found (a file read ends there too)
+        for at, info in kept:
+            if at >= stop or at + info.size // 2 <= first:
+                continue
+            data = await blobs.get(info.key)
+            lo, hi = max(at, first), min(at + len(data) // 2, stop)
+            buf[(lo - first) * 2 : (hi - first) * 2] = data[(lo - at) * 2 : (hi - at) * 2]
+            filled = max(filled, (hi - first) * 2)
+        if not filled:
+            raise AudioNotKept(f"no audio kept at {start_s:.2f} s")
+        return _wav(bytes(buf[:filled]))
 
 
 __all__ = [
@@ -562,6 +622,7 @@ __all__ = [
     "TERMINAL_STATUSES",
     "AudioKeeper",
     "AudioNotKept",
+    "BlobAudioKeeper",
     "LiveInfo",
     "SessionError",
     "SessionNotFound",

@@ -20,6 +20,7 @@ Sources, later ones winning: built-in embedded defaults, an optional TOML file (
 | workers         | COUCHPOTATO_WORKERS          | 1 embedded job worker (``serve --workers N``)      |
 | capture_slots   | COUCHPOTATO_CAPTURE_SLOTS    | 16 sessions captured at once by the embedded workers |
 | partials        | COUCHPOTATO_PARTIALS         | true (interim text while a client follows it)      |
+| entities        | COUCHPOTATO_ENTITIES         | ``rules://`` (gazetteer; ``comprehend://REGION``)  |
 | oidc_issuer     | COUCHPOTATO_OIDC_ISSUER      | none: OIDC off, API tokens only (docs/auth.md)     |
 | oidc_…          | COUCHPOTATO_OIDC_…           | audience, client_id, client_secret, group_scopes,  |
 |                 |                              | groups_claim, allowed_domains, first_login_group, session_ttl_s |
@@ -77,6 +78,7 @@ _KEYS = (
     "oidc_allowed_domains",
     "oidc_first_login_group",
     "oidc_session_ttl_s",
+    "entities",
 )
 _TWILIO_KEYS = ("ACCOUNT_SID", "AUTH_TOKEN", "API_URL", "MESSAGING_SERVICE_SID", "FROM_NUMBERS")
 DEFAULT_WORKERS = 1
@@ -105,6 +107,8 @@ class Settings:
         capture_slots: sessions the embedded workers capture at once.
         partials: capture instances draft interim text while a client follows it (SSE
             ``?partials=1``); off saves those decodes.
+        entities_url: how entities (facets of an Elasticsearch index) are found: ``rules://``,
+            ``comprehend://REGION`` (AWS Comprehend) or ``none://``.
         docsweb: settings of the transcript sinks (Google credentials and endpoints).
         oidc: the OIDC provider trusted for sign-in and bearer JWTs (off unless an issuer is set).
         sms: the SMS plugin's Twilio settings from ``COUCHPOTATO_TWILIO_*`` ({} when none is set).
@@ -125,6 +129,7 @@ class Settings:
     workers: int = DEFAULT_WORKERS
     capture_slots: int = DEFAULT_CAPTURE_SLOTS
     partials: bool = True
+    entities_url: str = "rules://"
     docsweb: DocsWebSettings = field(default_factory=DocsWebSettings)
     oidc: OidcSettings = field(default_factory=OidcSettings)
     sms: dict[str, str] = field(default_factory=dict)
@@ -162,6 +167,8 @@ class Settings:
                 f"COUCHPOTATO_SEARCH={self.search_url!r}: use sqlite://, postgresql:// or an "
                 "Elasticsearch http(s):// URL"
             )
+        if urlsplit(self.entities_url).scheme not in ("rules", "comprehend", "none"):
+            raise ConfigError(f"COUCHPOTATO_ENTITIES={self.entities_url!r}: use rules://, comprehend://REGION or none://")
         if self.public_url and urlsplit(self.public_url).scheme not in ("http", "https"):
             raise ConfigError(f"COUCHPOTATO_PUBLIC_URL={self.public_url!r} is not an http(s) URL")
 
@@ -237,6 +244,7 @@ class Settings:
             workers=_int("workers", values.get("workers", DEFAULT_WORKERS)),
             capture_slots=_int("capture_slots", values.get("capture_slots", DEFAULT_CAPTURE_SLOTS)),
             partials=_bool("partials", values.get("partials", True)),
+            entities_url=str(values.get("entities", "")) or "rules://",
             docsweb=DocsWebSettings.from_env(env),
             oidc=_oidc(values),
             sms={k.lower(): v for k in _TWILIO_KEYS if (v := env.get(f"{ENV_PREFIX}TWILIO_{k}", ""))},

@@ -72,7 +72,11 @@ class SessionCreate(_Model):
         "about 3 s); low: at most 3 s, final text a little sooner for more CPU; efficient: cut in pauses, "
         "4-9 s, half the CPU of balanced, final text up to 9 s later",
     )
-    keep_audio: bool | None = Field(None, description="keep captured audio for playback (default: the service's)")
+    keep_audio: bool | None = Field(
+        None,
+        description="keep captured audio for playback (default: the service's, true unless "
+        "COUCHPOTATO_KEEP_AUDIO=false)",
+    )
     no_audio_timeout_s: float = Field(
         NO_AUDIO_TIMEOUT_S,
         gt=0,
@@ -246,6 +250,11 @@ class SearchParams(_Model):
     )
     limit: int = Field(20, ge=1, le=100)
     cursor: Cursor | None = None
+    person: str | None = Field(None, min_length=1, max_length=200, description="only segments naming this person")
+    place: str | None = Field(None, min_length=1, max_length=200, description="only segments naming this place")
+    organisation: str | None = Field(
+        None, min_length=1, max_length=200, description="only segments naming this organisation"
+    )
 
 
 class SearchHitOut(_Model):
@@ -260,9 +269,19 @@ class SearchHitOut(_Model):
     link: str = Field(description="the console, opened at this moment of the session")
 
 
+class FacetOut(_Model):
+    name: str
+    count: int = Field(description="matching segments that mention it")
+
+
 class SearchOut(_Model):
     hits: list[SearchHitOut]
     next_cursor: str | None
+    facets: dict[str, list[FacetOut]] = Field(
+        default_factory=dict,
+        description="people, places and organisations the matching segments mention, most mentioned first "
+        "(Elasticsearch; empty with the database's own search)",
+    )
 
 
 # --- jobs and plugins -----------------------------------------------------------------------------

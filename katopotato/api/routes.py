@@ -28,7 +28,7 @@ from ..auth import KIND_CONSOLE, TokenInfo
 from ..drafts import follow_partials
 from ..identity import UserInfo
 from ..search import SearchQuery, parse
-from ..sessions import AudioKeeper, AudioNotKept, SessionRecord, SessionSpec
+from ..sessions import AudioKeeper, AudioNotKept, BlobAudioKeeper, SessionRecord, SessionSpec
 from .authn import SESSION_COOKIE, csrf_token
 from .errors import BadRequest, NotFound, Unprocessable, validation_message
 from .http import (
@@ -49,6 +49,7 @@ from .live import LiveItem, with_partials
 from .models import (
     AudioQuery,
     EventsQuery,
+    FacetOut,
     HealthOut,
     MeOut,
     OutputCreate,
@@ -356,13 +357,16 @@ async def session_audio(request: web.Request) -> web.StreamResponse:
     sid = _session_id(request)
     q = parse_query(request, AudioQuery)
     record = await service.store.require(sid)
-    blobs = service.settings.blobs_dir
-    if not record.keep_audio or blobs is None:
+    if not record.keep_audio:
         raise AudioNotKept("this session did not keep its audio")
     end = q.end if q.end is not None else q.start + DEFAULT_CLIP_S
     if end <= q.start:
         raise BadRequest("end must be after start")
-    data = await asyncio.to_thread(AudioKeeper.clip, AudioKeeper.path_for(blobs, sid), q.start, end)
+    blobs_dir = service.settings.blobs_dir
+    if blobs_dir is not None:
+        data = await asyncio.to_thread(AudioKeeper.clip, AudioKeeper.path_for(blobs_dir, sid), q.start, end)
+    else:  # kept in the blob store (S3), a blob per segment
+        data = await BlobAudioKeeper.clip(service.blobs, sid, q.start, end)
     return web.Response(body=data, content_type="audio/wav")
 
 
@@ -380,7 +384,11 @@ def _since(value: float | datetime | None) -> float | None:
 async def search(request: web.Request) -> web.StreamResponse:
     service = get_service(request)
     p = parse_query(request, SearchParams)
-    query = SearchQuery(parse(p.q), session=p.session, since=_since(p.since), limit=p.limit, cursor=p.cursor)
+    wanted = (("people", p.person), ("places", p.place), ("organisations", p.organisation))
+    entities = tuple((kind, name) for kind, name in wanted if name)
+    query = SearchQuery(
+        parse(p.q), session=p.session, since=_since(p.since), limit=p.limit, cursor=p.cursor, entities=entities
+    )
     page = await service.search.search(query)  # SearchUnavailable: 503 search_unavailable
     titles = await service.store.titles([h.session_id for h in page.hits])
     hits = [
@@ -397,7 +405,8 @@ async def search(request: web.Request) -> web.StreamResponse:
         )
         for h in page.hits
     ]
-    return json_response(SearchOut(hits=hits, next_cursor=page.next_cursor))
+    facets = {kind: [FacetOut(name=n, count=c) for n, c in values] for kind, values in page.facets.items()}
+    return json_response(SearchOut(hits=hits, next_cursor=page.next_cursor, facets=facets))
 
 
 # --- tokens, identity, health, metrics, schema --------------------------------------------------

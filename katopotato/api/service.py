@@ -29,6 +29,7 @@ from ..broker import Broker, broker_from_url
 from ..db import Database
 from ..distributed import DistributedRunner
 from ..embedded import EmbeddedWorkers
+from ..entities import extractor_from_url
 from ..errors import ConfigError
 from ..events import EventLog
 from ..identity import Identities
@@ -85,7 +86,7 @@ class Service:
             db = Database(settings.database_url)
             stack.push_async_callback(db.close)
             await db.start()
-            search = open_search(settings.search_url, db)
+            search = open_search(settings.search_url, db, extractor=extractor_from_url(settings.entities_url))
             await search.start()
             stack.push_async_callback(search.close)
             metrics = Metrics()

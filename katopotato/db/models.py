@@ -30,7 +30,7 @@ class SessionRow(Base):
     language: Mapped[str] = mapped_column(String(16), default="en")
     latency: Mapped[str] = mapped_column(String(16), default="balanced", server_default="balanced")
     vocabulary: Mapped[list[str]] = mapped_column(JSON, default=list)
-    keep_audio: Mapped[bool] = mapped_column(Boolean, default=False)
+    keep_audio: Mapped[bool] = mapped_column(Boolean, default=True)
     status: Mapped[str] = mapped_column(String(16), index=True)
     health: Mapped[str] = mapped_column(String(16), default="unknown")
     source_kind: Mapped[str] = mapped_column(String(16), default="")

@@ -8,6 +8,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from ..db import Database
+from ..entities import EntityExtractor
 from ..errors import ConfigError
 from .base import (
     InvalidCursor,
@@ -21,8 +22,9 @@ from .base import (
 from .query import InvalidQuery, ParsedQuery, Phrase, parse
 
 
-def open_search(url: str, db: Database) -> SearchBackend:
-    """The backend for ``url`` (``sqlite://``, ``postgresql://`` or an Elasticsearch URL)."""
+def open_search(url: str, db: Database, *, extractor: EntityExtractor | None = None) -> SearchBackend:
+    """The backend for ``url`` (``sqlite://``, ``postgresql://`` or an Elasticsearch URL);
+    ``extractor`` finds the entities of the segments an Elasticsearch index holds as facets."""
     scheme = urlsplit(url).scheme
     if scheme == "sqlite":
         from .fts5 import Fts5Search
@@ -39,7 +41,7 @@ def open_search(url: str, db: Database) -> SearchBackend:
     if scheme in ("http", "https"):
         from .elasticsearch import ElasticsearchSearch
 
-        return ElasticsearchSearch(url)
+        return ElasticsearchSearch(url, db, extractor=extractor)
     raise ConfigError(f"COUCHPOTATO_SEARCH={url!r}: use sqlite://, postgresql:// or http(s)://")
 
 

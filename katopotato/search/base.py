@@ -13,7 +13,7 @@ import base64
 import html
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -49,6 +49,8 @@ class SearchQuery:
     since: only segments committed at or after this Unix time.
     limit: hits per page.
     cursor: where the previous page stopped.
+    entities: only segments that mention these, as (kind, name) pairs (kind: people, places,
+        organisations); backends without entity facets refuse it with InvalidQuery.
     """
 
     parsed: ParsedQuery
@@ -56,6 +58,7 @@ class SearchQuery:
     since: float | None = None
     limit: int = 20
     cursor: str | None = None
+    entities: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -73,8 +76,12 @@ class SearchHit:
 
 @dataclass(frozen=True)
 class SearchPage:
+    """A page of hits; ``facets`` (backends that have them: Elasticsearch) counts the entities
+    mentioned in all the matching segments, per kind: ``{"people": [("Buttigieg", 12), …]}``."""
+
     hits: list[SearchHit]
     next_cursor: str | None
+    facets: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
 
 
 @runtime_checkable

@@ -30,7 +30,7 @@ from .base import (
     encode_cursor,
     render_snippet,
 )
-from .query import ParsedQuery
+from .query import InvalidQuery, ParsedQuery
 
 SNIPPET_TOKENS = 24
 _NO_BOUND = 2**63 - 1
@@ -94,6 +94,8 @@ class Fts5Search:
             await own.execute(_INSERT, rows)
 
     async def search(self, query: SearchQuery) -> SearchPage:
+        if query.entities:
+            raise InvalidQuery("entity facets need the Elasticsearch search backend (COUCHPOTATO_SEARCH=http://…)")
         before = _NO_BOUND
         if query.cursor:
             value = decode_cursor(query.cursor)

@@ -26,7 +26,7 @@ from .base import (
     encode_cursor,
     render_snippet,
 )
-from .query import ParsedQuery
+from .query import InvalidQuery, ParsedQuery
 
 HEADLINE_OPTIONS = (
     f'StartSel="{HIGHLIGHT_OPEN}", StopSel="{HIGHLIGHT_CLOSE}", MaxWords=30, MinWords=12, '
@@ -65,6 +65,8 @@ class PostgresSearch:
         """Nothing to do: the tsvector is generated from the row the recorder inserts."""
 
     async def search(self, query: SearchQuery) -> SearchPage:
+        if query.entities:
+            raise InvalidQuery("entity facets need the Elasticsearch search backend (COUCHPOTATO_SEARCH=http://…)")
         clauses = ["tsv @@ q"]
         params: dict[str, Any] = {
             "q": tsquery(query.parsed),

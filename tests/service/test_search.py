@@ -4,21 +4,31 @@ them: through ``SessionStore.record``, in the transaction that commits them."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 from couchpotato.records import TranscriptEvent
 from katopotato.db import Database
 from katopotato.events import EventLog
 from katopotato.search import InvalidCursor, InvalidQuery, SearchBackend, SearchQuery, open_search, parse
+from katopotato.search.elasticsearch import ElasticsearchSearch
 from katopotato.search.fts5 import match_expression
 from katopotato.search.postgres import tsquery
 from katopotato.sessions import SessionSpec, SessionStore
+from tests.es_standin import StandIn
+from tests.servers import server_missing
+
+from .conftest import _pg_available, pg_database
 
 pytestmark = pytest.mark.timeout(60)
+ES_URL = os.environ.get("ELASTICSEARCH_URL", "")
 
 TEXTS = [
     "The city council met on Tuesday evening to discuss the new library.",
@@ -44,21 +54,68 @@ class Fixture:
         return spec.id
 
     async def find(self, q: str, **kw: object) -> list[tuple[str, int]]:
+        if isinstance(self.search, ElasticsearchSearch):
+            await self.search.sync()  # the indexer runs about a second behind the commits
         page = await self.search.search(SearchQuery(parse(q), **kw))  # type: ignore[arg-type]
         return [(h.session_id, h.seq) for h in page.hits]
 
 
-@pytest.fixture
-async def fx(database_url: str) -> AsyncIterator[Fixture]:
-    db = Database(database_url)
-    await db.start()
-    search = open_search("sqlite://" if db.is_sqlite else "postgresql://", db)
-    await search.start()
+@contextlib.asynccontextmanager
+async def standin() -> AsyncIterator[tuple[str, StandIn]]:
+    """The Elasticsearch stand-in (tests/es_standin.py) on a free port; yields its URL."""
+    es = StandIn()
+    runner = web.AppRunner(es.app, handle_signals=False, shutdown_timeout=2)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
     try:
-        yield Fixture(SessionStore(db, EventLog(db), search), search)
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}", es
     finally:
-        await search.close()
-        await db.close()
+        await runner.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def backend(kind: str, tmp_path: Path) -> AsyncIterator[tuple[Database, str]]:
+    """A database and the search URL of ``kind``."""
+    sqlite = f"sqlite+aiosqlite:///{tmp_path / 'couchpotato.db'}"
+    if kind == "sqlite":
+        yield Database(sqlite), "sqlite://"
+    elif kind == "postgresql":
+        why = _pg_available()
+        if why:
+            server_missing(why)
+        async with pg_database() as url:
+            yield Database(url), "postgresql://"
+    elif kind == "elasticsearch-standin":
+        async with standin() as (url, _):
+            yield Database(sqlite), f"{url}/kp-test"
+    else:
+        if not ES_URL:
+            pytest.skip("ELASTICSEARCH_URL is not set: the Elasticsearch backend ran against the stand-in only")
+        yield Database(sqlite), f"{ES_URL.rstrip('/')}/kp-test-{secrets.token_hex(4)}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "elasticsearch-standin", "elasticsearch"])
+async def fx(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Fixture]:
+    async with backend(request.param, tmp_path) as (db, url):
+        await db.start()
+        search = open_search(url, db)
+        await search.start()
+        try:
+            yield Fixture(SessionStore(db, EventLog(db), search), search)
+        finally:
+            if isinstance(search, ElasticsearchSearch) and request.param == "elasticsearch":
+                await drop_es_indices(search)
+            await search.close()
+            await db.close()
+
+
+async def drop_es_indices(search: ElasticsearchSearch) -> None:
+    from elasticsearch import AsyncElasticsearch
+
+    async with AsyncElasticsearch(search.base, basic_auth=search._auth) as es:
+        await es.options(ignore_status=404).indices.delete(index=f"{search.alias}-*")
+        await es.options(ignore_status=404).indices.delete_index_template(name=search.template)
 
 
 async def test_terms_are_stemmed_and_all_must_match(fx: Fixture) -> None:
@@ -84,6 +141,7 @@ async def test_prefix_terms(fx: Fixture) -> None:
 
 async def test_snippets_are_highlighted_and_html_safe(fx: Fixture) -> None:
     await fx.session("a", TEXTS)
+    await fx.find("parking")
     page = await fx.search.search(SearchQuery(parse("parking")))
     (hit,) = page.hits
     assert "<mark>parking</mark>" in hit.snippet
@@ -104,6 +162,7 @@ async def test_newest_first_with_cursor_paging_that_neither_skips_nor_repeats(fx
     cursor = None
     pages = 0
     while True:
+        await fx.find("library")
         page = await fx.search.search(SearchQuery(parse("library"), limit=4, cursor=cursor))
         seen += [(h.session_id, h.seq) for h in page.hits]
         pages += 1
@@ -162,25 +221,3 @@ def test_query_language() -> None:
     for bad in ("", "   ", '"" ***', "a*", "x" * 501, " ".join(f"w{i}" for i in range(17))):
         with pytest.raises(InvalidQuery):
             parse(bad)
-
-
-@pytest.mark.skipif(not os.environ.get("ELASTICSEARCH_URL"), reason="set ELASTICSEARCH_URL to test Elasticsearch")
-async def test_elasticsearch_backend(tmp_path: object) -> None:
-    from katopotato.search import SegmentDoc
-    from katopotato.search.elasticsearch import ElasticsearchSearch
-
-    url = os.environ["ELASTICSEARCH_URL"].rstrip("/") + f"/kp-test-{int(time.time())}"
-    es = ElasticsearchSearch(url)
-    await es.start()
-    try:
-        docs = [SegmentDoc(i + 1, "s1", i, i * 5.0, i * 5.0 + 4, t, time.time()) for i, t in enumerate(TEXTS)]
-        await es.index(docs)
-        await es.index(docs)  # idempotent
-        await es.refresh()
-        page = await es.search(SearchQuery(parse('"new library"'), limit=1))
-        assert [h.seq for h in page.hits] == [3] and page.next_cursor
-        page = await es.search(SearchQuery(parse('"new library"'), limit=1, cursor=page.next_cursor))
-        assert [h.seq for h in page.hits] == [0] and "<mark>" in page.hits[0].snippet
-    finally:
-        await es._call("DELETE", f"/{es.index_name}", ok=(200, 404))
-        await es.close()

@@ -19,7 +19,8 @@ from .urlguard import UrlGuard
 class CoreSettings:
     """Attributes:
     url_allowlist: ``COUCHPOTATO_URL_ALLOWLIST``, CIDRs and hosts untrusted URLs may reach.
-    asr_url: ``COUCHPOTATO_ASR``, e.g. ``faster-whisper://tiny.en`` or ``faster-whisper:///models/x``.
+    asr_url: ``COUCHPOTATO_ASR``, e.g. ``faster-whisper://tiny.en``, ``faster-whisper:///models/x``, or
+        ``faster-whisper://large-v3?device=cuda&compute_type=float16`` on a GPU.
     """
 
     url_allowlist: str = ""
@@ -44,6 +45,15 @@ class CoreSettings:
         model = (parts.netloc + parts.path).strip()
         if not model:
             raise ConfigError(f"COUCHPOTATO_ASR={self.asr_url!r} names no model")
+        if parts.query:  # ?device=cuda&compute_type=float16: checked by the engine (ModelSpec)
+            from .asr.whisper import ModelSpec
+            from .errors import AsrError
+
+            try:
+                ModelSpec.parse(f"{model}?{parts.query}")
+            except AsrError as e:
+                raise ConfigError(f"COUCHPOTATO_ASR={self.asr_url!r}: {str(e).split(': ', 1)[-1]}") from e
+            return f"{model}?{parts.query}"
         return model
 
 

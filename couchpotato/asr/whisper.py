@@ -33,6 +33,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import numpy as np
 
@@ -100,6 +101,38 @@ def encoder_frames(n_samples: int) -> int:
     return frames + frames % 2
 
 
+DEVICES = ("cpu", "cuda", "auto")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model as ``COUCHPOTATO_ASR`` names it after ``faster-whisper://``: ``NAME[?device=…&compute_type=…]``.
+
+    Attributes:
+        name: ``tiny.en`` (bundled), another faster-whisper model, or a model directory.
+        device: ``cpu`` (the default), ``cuda`` (a GPU through CTranslate2) or ``auto``.
+        compute_type: CTranslate2's, ``int8`` on the CPU by default, ``float16`` on a GPU.
+    """
+
+    name: str
+    device: str = "cpu"
+    compute_type: str = "int8"
+
+    @classmethod
+    def parse(cls, spec: str) -> ModelSpec:
+        """Raises AsrError naming what is wrong (an unknown option or device)."""
+        name, _, query = spec.partition("?")
+        options = dict(parse_qsl(query, keep_blank_values=True))
+        unknown = sorted(set(options) - {"device", "compute_type"})
+        if unknown:
+            raise AsrError(f"ASR model {spec!r}: unknown option {', '.join(unknown)} (device, compute_type)")
+        device = options.get("device", "cpu") or "cpu"
+        if device not in DEVICES:
+            raise AsrError(f"ASR model {spec!r}: device must be one of {', '.join(DEVICES)}")
+        compute_type = options.get("compute_type") or ("int8" if device == "cpu" else "float16")
+        return cls(name.strip(), device, compute_type)
+
+
 def model_path(model: str) -> str:
     """Where to load ``model`` from: the bundled tiny.en, a local directory, or a hub name."""
     if model == DEFAULT_MODEL:
@@ -134,7 +167,8 @@ class FasterWhisperEngine:
     """faster-whisper (CTranslate2), one model per process, shared by every session.
 
     Attributes:
-        model: ``tiny.en`` (bundled), another faster-whisper model name, or a model directory.
+        model: ``tiny.en`` (bundled), another faster-whisper model name, or a model directory,
+            with ``?device=cuda`` (and ``&compute_type=…``) to decode on a GPU (``ModelSpec``).
         workers: transcriptions that may run at once (CTranslate2 ``num_workers``).
         cpu_threads: threads per transcription; by default the cores divided among the workers.
         short_window: encode short segments in a shortened window (see the module docstring).
@@ -146,18 +180,18 @@ class FasterWhisperEngine:
         *,
         workers: int = 1,
         cpu_threads: int | None = None,
-        device: str = "cpu",
-        compute_type: str = "int8",
         short_window: bool = True,
     ) -> None:
         if workers < 1:
             raise AsrError("ASR workers must be at least 1")
+        spec = ModelSpec.parse(model)
         threads = cpu_threads or max(1, (os.cpu_count() or 1) // workers)
-        self.model_name = model
-        self.name = f"faster-whisper:{model}"
+        self.model_name = spec.name
+        self.device = spec.device
+        self.name = f"faster-whisper:{spec.name}" + ("" if spec.device == "cpu" else f"@{spec.device}")
         self.short_window = short_window
         self.retries: Counter[str] = Counter()  # segments decoded again: "full_window", "beam", "sampling"
-        self._model = _load(model, device, compute_type, threads, workers)
+        self._model = _load(spec.name, spec.device, spec.compute_type, threads, workers)
         if short_window:
             _install_window_patch()
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from couchpotato.asr import AsrOptions, FasterWhisperEngine
-from couchpotato.asr.whisper import token_budget
+from couchpotato.asr.whisper import ModelSpec, token_budget
 from couchpotato.constants import (
     FALLBACK_BEAM_SIZE,
     MAX_TOKEN_BUDGET,
@@ -22,6 +22,8 @@ from couchpotato.constants import (
     SAMPLE_RATE_HZ,
     SAMPLING_TEMPERATURES,
 )
+from couchpotato.errors import AsrError, ConfigError
+from couchpotato.settings import CoreSettings
 
 AUDIO = np.zeros(4 * SAMPLE_RATE_HZ, dtype=np.float32)  # 4 s: what is in it does not matter here
 
@@ -152,3 +154,25 @@ def test_every_try_of_the_ladder_has_a_token_budget_for_its_audio(engine: Faster
     assert token_budget(28.0) == MAX_TOKEN_BUDGET
     # fast speech is about 5 tokens a second: the budget leaves room for timestamps and a silent tail
     assert token_budget(6.0) >= 3 * 5 * 6.0
+
+
+def test_the_model_spec_names_a_device_and_refuses_what_it_does_not_know() -> None:
+    assert ModelSpec.parse("tiny.en") == ModelSpec("tiny.en", "cpu", "int8")
+    assert ModelSpec.parse("large-v3?device=cuda") == ModelSpec("large-v3", "cuda", "float16")
+    assert ModelSpec.parse("/m/x?device=cuda&compute_type=int8_float16").compute_type == "int8_float16"
+    with pytest.raises(AsrError, match="device must be one of cpu, cuda, auto"):
+        ModelSpec.parse("tiny.en?device=tpu")
+    with pytest.raises(AsrError, match="unknown option beam"):
+        ModelSpec.parse("tiny.en?beam=5")
+    assert CoreSettings(asr_url="faster-whisper://large-v3?device=cuda").asr_model() == "large-v3?device=cuda"
+    with pytest.raises(ConfigError, match="device must be one of"):
+        CoreSettings(asr_url="faster-whisper://tiny.en?device=tpu").asr_model()
+
+
+def test_a_gpu_asked_for_where_there_is_none_is_one_clear_error() -> None:
+    import ctranslate2
+
+    if ctranslate2.get_cuda_device_count() > 0:
+        pytest.skip("this machine has a CUDA device: the refusal is not what happens here")
+    with pytest.raises(AsrError, match=r"cannot load ASR model 'tiny\.en': .*CUDA"):
+        FasterWhisperEngine("tiny.en?device=cuda", workers=1)

@@ -29,7 +29,7 @@ from .authn import SAFE_METHODS, authenticate
 from .errors import HTTP_CODES, ApiError, Forbidden, error_body, from_exception
 from .http import check_query_names
 from .jobs import mount_plugin_routes
-from .openapi import Operation, openapi
+from .openapi import MAX_BODY_BYTES, Operation, openapi
 from .routes import operations
 from .service import PRINCIPAL, SERVICE, Service
 from .signin import mount_signin_routes
@@ -37,7 +37,6 @@ from .signin import mount_signin_routes
 log = logging.getLogger(__name__)
 audit_log = logging.getLogger("katopotato.audit")
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
-MAX_BODY_BYTES = 64 * 1024
 DESCRIPTION = (
     "KatoPotato: live transcription of media URLs. Every route but /healthz needs a bearer token "
     "(`Authorization: Bearer …`) with the scope it names. Errors are "

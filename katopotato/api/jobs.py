@@ -54,7 +54,7 @@ from .models import (
     PluginList,
     PluginOut,
 )
-from .openapi import Answer, HeaderParam, Operation
+from .openapi import Answer, HeaderParam, Operation, too_large
 from .service import PRINCIPAL, SERVICE
 
 log = logging.getLogger(__name__)
@@ -254,7 +254,11 @@ def _describe_plugin_routes(document: dict[str, Any], plugin: Plugin) -> None:
         if name in schemas:
             raise PluginError(f"plugin {plugin.name} declares OpenAPI schema {name}, which exists already")
         schemas[name] = schema
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
     for path, item in plugin.openapi.get("paths", {}).items():
+        for operation in item.values():
+            if isinstance(operation, dict) and "requestBody" in operation:  # the host's body limit
+                operation.setdefault("responses", {}).setdefault("413", too_large(error))
         document["paths"][f"/v1/plugins/{plugin.name}/{path.lstrip('/')}"] = item
 
 

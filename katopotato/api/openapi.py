@@ -17,6 +17,13 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from .models import ErrorOut
 
+MAX_BODY_BYTES = 64 * 1024  # the app's client_max_size: a larger body gets 413 `payload_too_large`
+
+
+def too_large(error: Mapping[str, Any]) -> dict[str, Any]:
+    """The 413 every operation with a body may answer (the app enforces the limit for all routes)."""
+    return {"description": f"the body is larger than {MAX_BODY_BYTES} bytes: `payload_too_large`", "content": error}
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 REF = "#/components/schemas/{model}"
 PUBLIC: None = None  # scope of a route anyone may call
@@ -147,6 +154,8 @@ def openapi(operations: Sequence[Operation], *, title: str, version: str, descri
             responses[str(status)] = entry
         if params or op.body is not None:
             responses.setdefault("400", {"description": "invalid request", "content": error})
+        if op.body is not None:
+            responses.setdefault("413", too_large(error))
         if op.scope is not None:
             responses.setdefault("401", {"description": "no token, or an unknown one", "content": error})
             responses.setdefault("403", {"description": "the token lacks the scope", "content": error})

@@ -9,8 +9,8 @@ vetting = "couchpotato_vetting:plugin"``). It declares:
   pydantic parameter model, registered with ``@plugin.job(...)``; their kind is ``<plugin>.<job>``;
 - its cron schedules (``plugin.schedule("nightly", "17 3 * * *", "purge")``);
 - optional aiohttp routes (``plugin.routes``, a ``web.RouteTableDef``), mounted by the service
-  under ``/v1/plugins/<name>/``; a handler reads its plugin's settings, the database and the caller
-  with ``route_context(request)`` (or only the caller with ``principal_of(request)``); routes named
+  under ``/v1/plugins/<name>/``; a handler reads its plugin's settings, the database, the blob store and
+  the caller with ``route_context(request)`` (or only the caller with ``principal_of(request)``); routes named
   in ``plugin.public_routes`` authenticate their requests themselves (a webhook's signature, a page
   that loads before sign-in): the host checks no credentials on them; ``plugin.on_cleanup``
   callables run when the app stops (close a client's connection pool);
@@ -279,12 +279,14 @@ class RouteContext:
         database: the service's database (``write()``/``read()`` give SQLAlchemy async connections).
         principal: who made the request (``token_id``, ``name``, ``scopes``, ``allows(scope)``);
             None on a public route.
+        blobs: the service's blob store (where jobs keep their outputs), or None.
     """
 
     plugin: Plugin
     settings: BaseModel | None
     database: Any
     principal: Any
+    blobs: BlobStore | None = None
 
 
 ROUTE_CONTEXT = web.RequestKey("katopotato.plugin.route", RouteContext)

@@ -209,7 +209,7 @@ async def job_events(request: web.Request) -> web.StreamResponse:
 
 def _plugin_guard(handler: Handler, scope: str | None, plugin: Plugin, settings: BaseModel | None) -> Handler:
     """Checks the bearer token (unless ``scope`` is None: a public route) and puts the route's
-    context (settings, database, principal) on the request."""
+    context (settings, database, principal, blob store) on the request."""
 
     async def guarded(request: web.Request) -> web.StreamResponse:
         principal = None
@@ -218,7 +218,8 @@ def _plugin_guard(handler: Handler, scope: str | None, plugin: Plugin, settings:
             request[PRINCIPAL] = principal
             if not principal.allows(scope):
                 raise Forbidden(f"this token lacks the {scope} scope")
-        request[ROUTE_CONTEXT] = RouteContext(plugin, settings, request.app[SERVICE].db, principal)
+        service = request.app[SERVICE]
+        request[ROUTE_CONTEXT] = RouteContext(plugin, settings, service.db, principal, service.blobs)
         return await handler(request)
 
     return guarded

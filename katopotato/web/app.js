@@ -107,11 +107,14 @@ async function signIn(token, remember) {
   $("#nav-jobs").hidden = !can("jobs:read");
   $("#new-job").hidden = !can("jobs:write");
   $("#nav-admin").hidden = !can("admin");
-  $("#nav-plugins").hidden = !pluginScopes().length;
+  $("#nav-plugins").hidden = !pluginsTab();
   $("#nav-sms").hidden = !can("sms:text");
   await refreshSessions();
   route();
 }
+
+// the Plugins tab: for those who hold a plugin's scope, and for admins (who hold them all)
+const pluginsTab = () => pluginScopes().length > 0 || can("admin");
 
 // the plugins' own scopes this principal holds (e.g. texting:send): their pages are theirs to show
 function pluginScopes() {
@@ -174,6 +177,7 @@ function setMode(mode) {
   $("#jobs-sidebar").hidden = mode !== "jobs";
   $("#admin-view").hidden = mode !== "admin";
   $("#plugins-view").hidden = mode !== "plugins";
+  $("#app").classList.toggle("wide", mode === "admin" || mode === "plugins");  // no sidebar: the full width
   for (const m of ["sessions", "jobs", "admin", "plugins"]) $(`#nav-${m}`).classList.toggle("active", mode === m);
   if (mode === "admin" || mode === "plugins" || mode === "none") showOnly(null);
   if (mode === "jobs") {
@@ -673,7 +677,7 @@ function route() {
   const [path, query] = hash.split("?");
   const params = new URLSearchParams(query || "");
   if (path === "/admin" && can("admin")) { setMode("admin"); loadAdmin(); return; }
-  if (path === "/plugins" && pluginScopes().length) { setMode("plugins"); loadPluginPages(); return; }
+  if (path === "/plugins" && pluginsTab()) { setMode("plugins"); loadPluginPages(); return; }
   const jm = path.match(/^\/jobs(?:\/([^/]+))?$/);
   if (jm && can("jobs:read")) {
     setMode("jobs");
@@ -683,7 +687,7 @@ function route() {
   }
   if (!$("#nav-sessions").hidden) setMode("sessions");
   else if (can("jobs:read")) { location.hash = "#/jobs"; return; }
-  else if (pluginScopes().length) { location.hash = "#/plugins"; return; }
+  else if (pluginsTab()) { location.hash = "#/plugins"; return; }
   else { setMode("none"); showOnly("#nothing"); return; }
   const m = path.match(/^\/sessions\/([^/]+)$/);
   if (m) {
@@ -741,12 +745,101 @@ async function loadPluginPages() {
   let plugins = [];
   try { plugins = (await api("/v1/plugins")).plugins; } catch (_) { /* needs jobs:read: list the scopes alone */ }
   const byPrefix = Object.fromEntries(plugins.map((p) => [p.name, p]));
+  // a plugin's page: for those who hold its scope (an admin: when the plugin is installed)
+  const page = (scope) => state.scopes.has(scope) || (can(scope) && !!byPrefix[scope.split(":")[0]]);
+  $("#vetting-page").hidden = !page("vetting:review");
+  $("#audit-page").hidden = !page("auditing:read");
+  if (!$("#vetting-page").hidden) loadVetting();
+  if (!$("#audit-page").hidden) loadAudit();
   $("#plugin-pages").replaceChildren(...[...mine].sort().map((scope) => {
     const p = byPrefix[scope.split(":")[0]];
     const what = p && p.scopes ? p.scopes[scope] || "" : "";
     return el("li", { dataset: { scope } }, el("strong", {}, scope), " ", el("span", { class: "small muted" }, what),
       p && p.routes ? el("span", { class: "small" }, ` · ${p.routes}`) : "");
   }));
+}
+
+// vetting: the latest run's flags, one row per (donor, subject) pair; a decision needs a note
+async function loadVetting() {
+  $("#vetting-error").textContent = "";
+  let q;
+  try {
+    q = await api(`/v1/plugins/vetting/queue?${new URLSearchParams({ status: $("#vetting-status").value })}`);
+  } catch (e) { $("#vetting-error").textContent = e.message; return; }
+  const c = q.counts;
+  $("#vetting-run").textContent = q.run
+    ? `run ${q.run} · ${when(q.finished_at)} · ${c.pending} to review, ${c.cleared} cleared, ${c.confirmed} confirmed`
+    : "no vetting run has finished yet";
+  $("#vetting-queue").replaceChildren(...q.items.map(vettingRow));
+  $("#vetting-empty").hidden = q.items.length > 0;
+}
+
+function vettingRow(item) {
+  const contributions = item.contributions.map((x) => `#${x.contribution_id} $${x.amount_usd.toFixed(2)}`).join(", ");
+  const why = el("td", {}, el("strong", {}, item.rule), item.list ? ` · ${item.list}: ${item.matched_name}` : "",
+    el("div", {}, item.reason), el("div", { class: "muted" }, contributions));
+  let decision;
+  if (item.decision) {
+    const d = item.decision;
+    decision = el("td", {}, el("span", { class: `badge ${d.status}` }, d.status),
+      el("div", { class: "muted" }, `${d.reviewer} · ${when(d.decided_at)}`), el("div", {}, d.reason));
+  } else {
+    const note = el("input", { type: "text", placeholder: "note (why)", "aria-label": "decision note", maxlength: "2000" });
+    const decide = (status) => async () => {
+      if (!note.value.trim()) { $("#vetting-error").textContent = "Write a note first: it says why."; note.focus(); return; }
+      const body = { donor_key: item.donor_key, subject_key: item.subject_key, status, reason: note.value.trim() };
+      try { await api("/v1/plugins/vetting/decisions", { method: "POST", body }); loadVetting(); }
+      catch (e) { $("#vetting-error").textContent = e.message; }
+    };
+    decision = el("td", {}, note,
+      el("button", { class: "approve", title: "not the listed person / allowed: clear the flag", onclick: decide("cleared") }, "Approve"),
+      el("button", { class: "reject", title: "a true match: confirm the flag", onclick: decide("confirmed") }, "Reject"));
+  }
+  return el("tr", { dataset: { donor: item.donor_key, subject: item.subject_key } },
+    el("td", {}, item.donor_name, el("div", { class: "muted" }, item.donor_key)), why,
+    el("td", {}, item.score.toFixed(2)), el("td", {}, `$${item.amount_usd.toFixed(2)}`), decision);
+}
+
+// auditing: the current findings of every audited account; mutes apply from the next run on
+async function loadAudit() {
+  $("#audit-error").textContent = "";
+  const params = new URLSearchParams();
+  for (const name of ["provider", "severity", "status"]) {
+    const v = $(`#audit-${name}`).value;
+    if (v) params.set(name, v);
+  }
+  let r;
+  try { r = await api(`/v1/plugins/auditing/findings?${params}`); } catch (e) { $("#audit-error").textContent = e.message; return; }
+  $("#audit-counts").textContent = Object.entries(r.counts).map(([k, n]) => `${n} ${k.toLowerCase()}`).join(" · ")
+    + (r.more ? ` · ${r.more} more not shown` : "");
+  $("#audit-findings").replaceChildren(...r.findings.map(auditRow));
+  $("#audit-empty").hidden = r.findings.length > 0;
+}
+
+function auditRow(f) {
+  let action = "";
+  if (can("auditing:mute") && f.mute) {
+    action = el("button", { class: "link", title: `muted by ${f.mute.who}: ${f.mute.reason}`, onclick: async () => {
+      try { await api(`/v1/plugins/auditing/mutes/${f.mute.id}`, { method: "DELETE" }); loadAudit(); }
+      catch (e) { $("#audit-error").textContent = e.message; }
+    } }, "Unmute");
+  } else if (can("auditing:mute") && f.status === "FAIL") {
+    action = el("button", { class: "link", onclick: async () => {
+      const reason = (prompt(`Mute ${f.check_id} on ${f.resource_id}: why?`) || "").trim();
+      if (!reason) return;
+      const body = { provider: f.provider, account: f.account, check: f.check_id, region: f.region,
+        resource: f.resource_id, reason };
+      try { await api("/v1/plugins/auditing/mutes", { method: "POST", body }); loadAudit(); }
+      catch (e) { $("#audit-error").textContent = e.message; }
+    } }, "Mute");
+  }
+  const pending = f.mute && f.status !== "MUTED" ? el("div", { class: "muted" }, "muted from the next run") : "";
+  return el("tr", { dataset: { key: f.key } },
+    el("td", { class: `sev-${f.severity}` }, f.severity), el("td", {}, f.status, pending),
+    el("td", { title: f.remediation || "" }, f.title || f.check_id, el("div", { class: "muted" }, f.check_id)),
+    el("td", {}, f.resource_id), el("td", {}, `${f.account} · ${f.region}`),
+    el("td", {}, new Date(f.first_seen).toLocaleString()), el("td", {}, new Date(f.last_seen).toLocaleString()),
+    el("td", {}, action));
 }
 
 async function serviceHealth() {
@@ -773,6 +866,8 @@ document.addEventListener("DOMContentLoaded", () => {
     }
   });
   $("#sign-out").addEventListener("click", () => signOut());
+  $("#vetting-status").addEventListener("change", () => loadVetting());
+  for (const name of ["provider", "severity", "status"]) $(`#audit-${name}`).addEventListener("change", () => loadAudit());
   $("#admin-new-token").addEventListener("submit", async (e) => {
     e.preventDefault();
     const scopes = $("#admin-token-scopes").value.split(",").map((v) => v.trim()).filter(Boolean);

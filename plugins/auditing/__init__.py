@@ -12,6 +12,7 @@ from .jobs import plugin
 from .mutelist import Mute, Mutelist
 from .records import CheckMeta, Finding, Result
 from .registry import CheckRegistry, load_checks
+from .routes import routes
 from .runner import run_checks
 from .settings import AuditingSettings, RunParams
 
@@ -28,5 +29,6 @@ __all__ = [
     "RunParams",
     "load_checks",
     "plugin",
+    "routes",
     "run_checks",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 SCHEDULE_CRON = "0 * * * *"  # hourly
 STATE_BLOB_PREFIX = "auditing/state/"  # one blob per (provider, account): what was seen, since when
+MUTE_BLOB_PREFIX = "auditing/mutes/"  # one blob per mute made through the API (the console), read by every run
 RUN_BLOB_PREFIX = "auditing/runs/"  # one folder per run: findings.json|csv|html, summary.json
 CHECK_ENTRY_POINT_GROUP = "couchpotato.auditing.checks"  # third-party checks register here
 

@@ -26,6 +26,7 @@ from . import constants as c
 from .checks import BUILTIN_CHECKS
 from .errors import AuditError, CheckRegistryError, MutelistError, NotifyError
 from .mutelist import Mutelist
+from .mutes import load_mutes
 from .notify import (
     build_registry,
     exposition,
@@ -47,11 +48,18 @@ from .runner import error_finding, reason_of, run_checks
 from .settings import AuditingSettings, RunParams
 from .store import Reconciled, load_state, reconcile, save_state
 
+SCOPE_READ = "auditing:read"
+SCOPE_MUTE = "auditing:mute"
+
 plugin = Plugin(
     "auditing",
     "1.0",
     description="Standing checks of cloud and SaaS accounts, with findings, mutes and alerts that escalate.",
     settings=AuditingSettings,
+    scopes={
+        SCOPE_READ: "see the current audit findings and the mutes",
+        SCOPE_MUTE: "mute a finding (with a reason) and unmute it",
+    },
 )
 
 
@@ -119,6 +127,8 @@ async def run(ctx: JobContext, p: RunParams) -> dict[str, Any]:
         thresholds = registry.thresholds({**settings.thresholds, **p.thresholds})
         mute_path = p.mutelist or settings.mutelist
         mutelist = await asyncio.to_thread(Mutelist.load, mute_path) if mute_path else Mutelist()
+        api_mutes = await load_mutes(ctx.blobs)  # made through the API (the console)
+        mutelist = Mutelist([*mutelist.mutes, *(m.mute for m in api_mutes)], mutelist.source)
     except (CheckRegistryError, MutelistError) as e:
         raise Abort(str(e)) from e
 
@@ -246,4 +256,4 @@ async def checks(ctx: JobContext, p: NoParams) -> list[dict[str, Any]]:
 plugin.schedule("hourly", c.SCHEDULE_CRON, "run", {"scheduled": True})
 
 
-__all__ = ["plugin"]
+__all__ = ["SCOPE_MUTE", "SCOPE_READ", "plugin"]

@@ -68,11 +68,17 @@ class Mute(BaseModel):
         return self.expires is not None and today > self.expires
 
     def matches(self, f: Finding) -> bool:
-        fields = ((self.provider, f.provider), (self.account, f.account), (self.check, f.check_id),
-                  (self.region, f.region), (self.resource, f.resource_id))  # fmt: skip
+        return self.matches_fields(f.provider, f.account, f.check_id, f.region, f.resource_id, f.tags)
+
+    def matches_fields(
+        self, provider: str, account: str, check_id: str, region: str, resource_id: str, tags: dict[str, str]
+    ) -> bool:
+        """Whether the rule matches a finding with these fields (a stored state entry has no tags)."""
+        fields = ((self.provider, provider), (self.account, account), (self.check, check_id),
+                  (self.region, region), (self.resource, resource_id))  # fmt: skip
         if not all(fnmatch.fnmatchcase(value, pattern) for pattern, value in fields):
             return False
-        return all(k in f.tags and fnmatch.fnmatchcase(f.tags[k], pattern) for k, pattern in self.tags.items())
+        return all(k in tags and fnmatch.fnmatchcase(tags[k], pattern) for k, pattern in self.tags.items())
 
 
 class Mutelist:

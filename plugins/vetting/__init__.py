@@ -12,6 +12,7 @@ from .matching import WatchlistIndex
 from .names import PersonName, parse_person_name
 from .options import VetOptions
 from .records import Contribution, Decision, Flag, MalformedRow, WatchEntry
+from .routes import routes
 
 __all__ = [
     "Contribution",
@@ -29,6 +30,7 @@ __all__ = [
     "compile_watchlists",
     "parse_person_name",
     "plugin",
+    "routes",
     "vet_chunk",
     "vet_rows",
 ]

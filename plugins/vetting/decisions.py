@@ -23,14 +23,18 @@ def decision_blob_key(donor_key: str, subject_key: str) -> str:
     return f"{DECISION_BLOB_PREFIX}{digest}.json"
 
 
-def make_decision(donor_key: str, subject_key: str, status: str, reason: str, reviewer: str = "") -> Decision:
+def make_decision(
+    donor_key: str, subject_key: str, status: str, reason: str, reviewer: str = "", reviewer_id: str = ""
+) -> Decision:
     if not donor_key.strip() or not subject_key.strip():
         raise DecisionError("a decision names a donor_key and a subject_key (both are columns of the flagged CSV)")
     if status not in STATUSES:
         raise DecisionError(f"unknown decision status {status!r}: use {' or '.join(STATUSES)}")
     if not reason.strip():
         raise DecisionError("a decision needs a reason")
-    return Decision(donor_key.strip(), subject_key.strip(), status, " ".join(reason.split()), reviewer, time.time())
+    return Decision(
+        donor_key.strip(), subject_key.strip(), status, " ".join(reason.split()), reviewer, time.time(), reviewer_id
+    )
 
 
 async def save_decision(blobs: BlobStore, decision: Decision) -> str:

@@ -39,6 +39,7 @@ from .sources import read_source
 from .watchlists import WatchlistSpec, split_watchlist
 
 MAIL_ATTACHMENT_MAX_BYTES = 5_000_000
+SCOPE_REVIEW = "vetting:review"
 
 
 class WatchlistParams(BaseModel):
@@ -123,6 +124,7 @@ plugin = Plugin(
     "1.0",
     description="Every contribution checked against watchlists and FEC rules; a short, explained list.",
     settings=VettingSettings,
+    scopes={SCOPE_REVIEW: "see the review queue of flagged contributions and record clear/confirm decisions"},
 )
 
 
@@ -391,4 +393,13 @@ async def decisions(ctx: JobContext, p: NoParams) -> list[dict[str, Any]]:
     return [d.to_dict() for d in await load_decisions(ctx.blobs)]
 
 
-__all__ = ["STATUSES", "ChunkParams", "DecideParams", "RunParams", "VettingSettings", "WatchlistParams", "plugin"]
+__all__ = [
+    "SCOPE_REVIEW",
+    "STATUSES",
+    "ChunkParams",
+    "DecideParams",
+    "RunParams",
+    "VettingSettings",
+    "WatchlistParams",
+    "plugin",
+]

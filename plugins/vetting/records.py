@@ -193,7 +193,13 @@ class Flag:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """A reviewer's decision on a (donor, subject) pair: ``cleared`` flags are not raised again."""
+    """A reviewer's decision on a (donor, subject) pair: ``cleared`` flags are not raised again.
+
+    Attributes:
+        reviewer: who decided, for people (a name or e-mail).
+        reviewer_id: the deciding principal's id (its token, sign-in or ``oidc:<subject>``), when the
+            decision came through the API ("" from the ``vetting.decide`` job).
+    """
 
     donor_key: str
     subject_key: str
@@ -201,6 +207,7 @@ class Decision:
     reason: str
     reviewer: str = ""
     decided_at: float = 0.0
+    reviewer_id: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -210,7 +217,7 @@ class Decision:
         try:
             return cls(
                 str(d["donor_key"]), str(d["subject_key"]), str(d["status"]), str(d["reason"]),
-                str(d.get("reviewer", "")), float(d.get("decided_at", 0.0)),
+                str(d.get("reviewer", "")), float(d.get("decided_at", 0.0)), str(d.get("reviewer_id", "")),
             )  # fmt: skip
         except (KeyError, TypeError, ValueError) as e:
             raise FormatError(f"bad decision record: {e}") from e

@@ -11,12 +11,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Connection, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -57,16 +60,20 @@ class Database:
     def is_sqlite(self) -> bool:
         return self.dialect == "sqlite"
 
-    async def start(self) -> None:
-        """Bring the schema to the newest migration."""
-        await self.migrate()
+    async def start(self, plugins: Mapping[str, Path] | None = None) -> None:
+        """Bring the schema to the newest migration: the core's, and each plugin's in ``plugins``
+        (name → its Alembic versions directory, a branch labelled with the plugin's name)."""
+        await self.migrate(plugins=plugins)
 
-    async def migrate(self, revision: str = "head") -> None:
+    async def migrate(self, revision: str = "heads", *, plugins: Mapping[str, Path] | None = None) -> None:
         try:
             async with self.engine.begin() as conn:
-                await conn.run_sync(_upgrade, revision)
-        except (SQLAlchemyError, OSError) as e:
-            raise ConfigError(f"cannot open or migrate the database {self.safe_url}: {_first_line(e)}") from e
+                await conn.run_sync(_upgrade, revision, dict(plugins or {}))
+        except (SQLAlchemyError, OSError, CommandError) as e:
+            hint = ""
+            if isinstance(e, CommandError) and "locate revision" in str(e):
+                hint = " (a plugin that migrated this database is no longer loaded: install it again)"
+            raise ConfigError(f"cannot open or migrate the database {self.safe_url}: {_first_line(e)}{hint}") from e
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
@@ -102,11 +109,33 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
         cur.close()
 
 
-def _upgrade(conn: Connection, revision: str) -> None:
+def _upgrade(conn: Connection, revision: str, plugins: dict[str, Path]) -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("path_separator", "os")
+    locations = [MIGRATIONS / "versions", *plugins.values()]
+    cfg.set_main_option("version_locations", os.pathsep.join(str(p).replace("%", "%%") for p in locations))
     cfg.attributes["connection"] = conn
+    _check_branches(ScriptDirectory.from_config(cfg), plugins)
     command.upgrade(cfg, revision)
+
+
+def _check_branches(script: ScriptDirectory, plugins: dict[str, Path]) -> None:
+    """Every revision in a plugin's directory is on the branch labelled with its name; the core's on none."""
+    where = {Path(p).resolve(): name for name, p in plugins.items()}
+    for folder, name in where.items():
+        if not folder.is_dir():
+            raise ConfigError(f"plugin {name}: its migrations directory {folder} does not exist")
+    for rev in script.walk_revisions():
+        owner = where.get(Path(rev.path).resolve().parent)
+        labels = set(rev.branch_labels)
+        if owner is None and labels & set(plugins):
+            raise ConfigError(f"migration {rev.revision} of the core is on a plugin's branch {sorted(labels)}")
+        if owner is not None and labels != {owner}:
+            raise ConfigError(
+                f"migration {rev.revision} of plugin {owner} must be on the branch labelled {owner!r} alone "
+                f"(its first revision: down_revision = None, branch_labels = ({owner!r},)); it is on {sorted(labels)}"
+            )
 
 
 def _first_line(e: BaseException) -> str:

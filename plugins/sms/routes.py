@@ -58,7 +58,6 @@ def api(fn: Handler) -> Handler:
     @functools.wraps(fn)
     async def handler(request: web.Request) -> web.StreamResponse:
         try:
-            await store.ensure_schema(route_context(request).database)
             return await fn(request)
         except SmsError as e:
             return error(e.status, e.code, str(e))

@@ -1,9 +1,9 @@
 """The plugin's tables (SQLAlchemy Core, in the service's database) and every query it makes.
 
-The tables are created on first use (``ensure_schema``; ``CREATE TABLE IF NOT EXISTS``), because
-the host does not yet apply plugins' Alembic branches (katopotato/plugin.py promises it; see
-docs/sms.md). A send costs four statements whatever the campaign's size (``snapshot``, the claim's
-UPDATE + INSERT in one transaction, ``record_sent``); a status callback one UPDATE.
+The tables are made by the plugin's Alembic branch ``sms`` (``migrations/``), which the host
+applies when the service starts; a change to a table here needs a new revision there. A send costs
+four statements whatever the campaign's size (``snapshot``, the claim's UPDATE + INSERT in one
+transaction, ``record_sent``); a status callback one UPDATE.
 """
 
 from __future__ import annotations
@@ -130,24 +130,7 @@ answers = Table(
     Column("at", Float, nullable=False),
 )  # fmt: skip
 
-_ready: weakref.WeakKeyDictionary[Any, asyncio.Lock | bool] = weakref.WeakKeyDictionary()
 _groups: weakref.WeakKeyDictionary[Any, GroupCommit] = weakref.WeakKeyDictionary()
-
-
-async def ensure_schema(db: Any) -> None:
-    """Create the plugin's tables in ``db`` once per process."""
-    state = _ready.get(db)
-    if state is True:
-        return
-    if state is None:
-        state = _ready[db] = asyncio.Lock()
-    assert isinstance(state, asyncio.Lock)
-    async with state:
-        if _ready.get(db) is True:
-            return
-        async with db.write() as conn:
-            await conn.run_sync(metadata.create_all, checkfirst=True)
-        _ready[db] = True
 
 
 class GroupCommit:
@@ -633,7 +616,7 @@ async def export_answers(db: Any, campaign_id: int) -> list[dict[str, Any]]:
 __all__ = [
     "GroupCommit", "add_contacts", "answers", "assign", "campaigns", "claim", "contacts", "conversation",
     "conversations",
-    "create_campaign", "ensure_schema", "existing_cells", "export_answers", "get_campaign", "get_contact", "grouped",
+    "create_campaign", "existing_cells", "export_answers", "get_campaign", "get_contact", "grouped",
     "inbound", "is_opted_out", "list_campaigns", "list_texters", "messages", "messages_for_review", "metadata",
     "next_contacts", "opt_in", "opt_out", "opt_out_history", "opt_outs", "opted_out_among", "reassign",
     "record_failed", "record_sent", "record_status", "role_of", "save_answer", "set_tags", "set_texter",

@@ -286,10 +286,9 @@ async def test_group_commit_isolates_a_failing_write(sms: Sms) -> None:
 
     from sqlalchemy import text
 
-    from plugins.sms.store import ensure_schema, grouped
+    from plugins.sms.store import grouped
 
     db = sms.service.db
-    await ensure_schema(db)
 
     async def good(conn: object) -> int:
         await conn.execute(text("INSERT INTO sms_opt_outs (phone, source, at) VALUES ('+15550001', 'test', 0)"))  # type: ignore[attr-defined]

@@ -119,6 +119,8 @@ opt_out_log = Table(
     Column("source", String(40), nullable=False),
     Column("detail", Text, nullable=False),
     Column("at", Float, nullable=False),
+    Column("actor_id", String(200), nullable=False, default=""),  # who, by hand (PUT/DELETE opt-outs/{phone})
+    Column("actor_name", String(200), nullable=False, default=""),
 )  # fmt: skip
 
 answers = Table(
@@ -542,8 +544,14 @@ async def is_opted_out(db: Any, phone: str) -> bool:
         return await conn.scalar(select(opt_outs.c.phone).where(opt_outs.c.phone == phone)) is not None
 
 
-async def opt_out(db: Any, phone: str, source: str, detail: str = "") -> bool:
-    """Put ``phone`` on the shared list; False when it was on it already."""
+def _log_row(phone: str, action: str, source: str, detail: str, at: float, actor: tuple[str, str]) -> dict[str, Any]:
+    return {"phone": phone, "action": action, "source": source, "detail": detail, "at": at,
+            "actor_id": actor[0], "actor_name": actor[1]}  # fmt: skip
+
+
+async def opt_out(db: Any, phone: str, source: str, detail: str = "", actor: tuple[str, str] = ("", "")) -> bool:
+    """Put ``phone`` on the shared list; audited (``actor``: who did it by hand, id and name).
+    False when it was on it already (nothing written)."""
     now = time.time()
     async with db.write() as conn:
         try:
@@ -551,22 +559,19 @@ async def opt_out(db: Any, phone: str, source: str, detail: str = "") -> bool:
                 await conn.execute(insert(opt_outs).values(phone=phone, source=source, at=now))
         except IntegrityError:
             return False
-        await conn.execute(
-            insert(opt_out_log).values(phone=phone, action="opt_out", source=source, detail=detail, at=now)
-        )
+        await conn.execute(insert(opt_out_log).values(_log_row(phone, "opt_out", source, detail, now, actor)))
     return True
 
 
-async def opt_in(db: Any, phone: str, source: str, detail: str) -> bool:
-    """Take ``phone`` off the list (the person texted START); audited. False when it was not on it."""
+async def opt_in(db: Any, phone: str, source: str, detail: str, actor: tuple[str, str] = ("", "")) -> bool:
+    """Take ``phone`` off the list (the person texted START, or an admin by hand); audited.
+    False when it was not on it (nothing written)."""
     now = time.time()
     async with db.write() as conn:
         res = await conn.execute(delete(opt_outs).where(opt_outs.c.phone == phone))
         if res.rowcount == 0:
             return False
-        await conn.execute(
-            insert(opt_out_log).values(phone=phone, action="opt_in", source=source, detail=detail, at=now)
-        )
+        await conn.execute(insert(opt_out_log).values(_log_row(phone, "opt_in", source, detail, now, actor)))
     return True
 
 

@@ -313,11 +313,13 @@ async def test_the_routes_are_in_the_openapi_document(sms: Sms) -> None:
         "campaigns/{cid}/contacts",
         "send",
         "opt-outs/{phone}",
+        "opt-outs/{phone}/log",
         "twilio/status",
         "twilio/inbound",
     ):
         assert f"/v1/plugins/sms/{path}" in paths
     assert paths["/v1/plugins/sms/twilio/inbound"]["post"]["security"] == []
+    assert {"get", "put", "delete"} <= set(paths["/v1/plugins/sms/opt-outs/{phone}"])
     assert "security" not in paths["/v1/plugins/sms/send"]["post"]  # the document's bearer default
     refs = set()
 

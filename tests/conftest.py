@@ -22,7 +22,12 @@ def _missing() -> list[str]:
 # time, after the other tests (which run on two pytest-xdist workers). Each starts browsers, Xvfb and
 # PulseAudio sinks, the heaviest and most timing-sensitive work here: sharing the 2 cores with
 # another test's ASR made their audio glitch.
-BROWSER_TESTS = ("tests/browser/", "tests/hotpotato/test_e2e_browser.py", "tests/service/test_console.py")
+BROWSER_TESTS = (
+    "tests/browser/",
+    "tests/hotpotato/test_e2e_browser.py",
+    "tests/service/test_console.py",
+    "tests/sms/test_console_browser.py",
+)
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m selects on the marker

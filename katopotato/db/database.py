@@ -20,7 +20,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -29,6 +29,7 @@ from ..errors import ConfigError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+MIGRATION_LOCK_KEY = 0x6B61746F  # PostgreSQL advisory lock held while migrating ("kato")
 log = logging.getLogger(__name__)
 
 
@@ -117,6 +118,8 @@ def _upgrade(conn: Connection, revision: str, plugins: dict[str, Path]) -> None:
     cfg.set_main_option("version_locations", os.pathsep.join(str(p).replace("%", "%%") for p in locations))
     cfg.attributes["connection"] = conn
     _check_branches(ScriptDirectory.from_config(cfg), plugins)
+    if conn.dialect.name == "postgresql":  # processes starting at once: one migrates, the others then find it done
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
     command.upgrade(cfg, revision)
 
 

@@ -97,3 +97,51 @@ async def test_a_plugin_revision_off_its_branch_is_refused(tmp_path: Path) -> No
             await db.start({"x": tmp_path / "nowhere"})
     finally:
         await db.close()
+
+
+
+START = """
+import asyncio, sys
+from pathlib import Path
+from katopotato.db import Database
+
+async def main() -> None:
+    db = Database(sys.argv[1])
+    try:
+        await db.start({"sms": Path(sys.argv[2])})
+    finally:
+        await db.close()
+
+asyncio.run(main())
+"""
+
+
+async def test_three_processes_starting_at_once_on_postgresql_all_start(tmp_path: Path) -> None:
+    """API processes starting at once on one empty database: one migrates, the others wait for it and
+    find it done (a PostgreSQL advisory lock), instead of failing on each other's CREATE TABLE."""
+    import asyncio
+    import sys
+
+    from tests.servers import server_missing
+    from tests.service.conftest import _pg_available, pg_database
+
+    why = _pg_available()
+    if why:
+        server_missing(why)
+    assert plugin.migrations is not None
+    async with pg_database() as url:
+        procs = [
+            await asyncio.create_subprocess_exec(
+                sys.executable, "-c", START, url, str(plugin.migrations), stderr=asyncio.subprocess.PIPE
+            )
+            for _ in range(3)
+        ]
+        results = await asyncio.gather(*(p.communicate() for p in procs))
+        assert [p.returncode for p in procs] == [0, 0, 0], [err.decode()[-2000:] for _, err in results]
+        db = Database(url)
+        try:
+            async with db.read() as conn:
+                rows = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalars().all()
+            assert sorted(rows) == sorted([core_head(), sms_head()])
+        finally:
+            await db.close()

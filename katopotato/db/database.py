@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import warnings
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -124,16 +125,29 @@ def _upgrade(conn: Connection, revision: str, plugins: dict[str, Path]) -> None:
 
 
 def _check_branches(script: ScriptDirectory, plugins: dict[str, Path]) -> None:
-    """Every revision in a plugin's directory is on the branch labelled with its name; the core's on none."""
+    """Every revision in a plugin's directory is on the branch labelled with its name, its id prefixed
+    with that name (no two plugins, nor a plugin and the core, share one); the core's on no plugin's branch."""
     where = {Path(p).resolve(): name for name, p in plugins.items()}
     for folder, name in where.items():
         if not folder.is_dir():
             raise ConfigError(f"plugin {name}: its migrations directory {folder} does not exist")
-    for rev in script.walk_revisions():
+    with warnings.catch_warnings(record=True) as caught:  # Alembic only warns of a revision id seen twice
+        warnings.simplefilter("always")
+        try:
+            revisions = list(script.walk_revisions())
+        finally:  # also when the map it built is broken by the duplicate: the duplicate is the news
+            for w in caught:
+                if "more than once" in str(w.message):
+                    raise ConfigError(f"migrations: {w.message} (the core's and a plugin's, or two plugins')")
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    for rev in revisions:
         owner = where.get(Path(rev.path).resolve().parent)
         labels = set(rev.branch_labels)
         if owner is None and labels & set(plugins):
             raise ConfigError(f"migration {rev.revision} of the core is on a plugin's branch {sorted(labels)}")
+        if owner is not None and not rev.revision.startswith(f"{owner}_"):
+            raise ConfigError(f"migration {rev.revision} of plugin {owner}: its revision id must start with {owner}_")
         if owner is not None and labels != {owner}:
             raise ConfigError(
                 f"migration {rev.revision} of plugin {owner} must be on the branch labelled {owner!r} alone "

@@ -93,11 +93,22 @@ async def test_a_plugin_revision_off_its_branch_is_refused(tmp_path: Path) -> No
     try:
         with pytest.raises(ConfigError, match="branch labelled 'x'"):
             await db.start({"x": versions})
+        (versions / "x_0001.py").write_text(
+            'revision = "0001"\ndown_revision = None\nbranch_labels = ("x",)\ndepends_on = None\n\n\n'
+            "def upgrade() -> None:\n    pass\n"
+        )
+        with pytest.raises(ConfigError, match="0001 is present more than once"):  # the core's 0001
+            await db.start({"x": versions})
+        (versions / "x_0001.py").write_text(
+            'revision = "x0001"\ndown_revision = None\nbranch_labels = ("x",)\ndepends_on = None\n\n\n'
+            "def upgrade() -> None:\n    pass\n"
+        )
+        with pytest.raises(ConfigError, match="must start with x_"):
+            await db.start({"x": versions})
         with pytest.raises(ConfigError, match="does not exist"):
             await db.start({"x": tmp_path / "nowhere"})
     finally:
         await db.close()
-
 
 
 START = """

@@ -20,7 +20,8 @@ vetting = "couchpotato_vetting:plugin"``). It declares:
   otherwise);
 - its settings (a pydantic model; values come from the service's configuration);
 - its database tables: ``migrations`` names the plugin's own Alembic versions directory, applied by
-  the service on a branch labelled with the plugin's name.
+  the service at start, with the core's, on a branch labelled with the plugin's name (its first
+  revision ``down_revision = None``, ``branch_labels = ("<name>",)``; every revision id ``<name>_…``).
 
 A job receives a ``JobContext``: its settings, the blob store, the notifier, the database (when the
 service provides one), progress reporting, and fan-out (enqueue child jobs and wait for them).

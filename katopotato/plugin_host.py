@@ -15,6 +15,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -122,6 +123,10 @@ class PluginRegistry:
             for p in self._plugins.values()
             for s in p.schedules
         ]
+
+    def migrations(self) -> dict[str, Path]:
+        """The plugins' own Alembic versions directories, by plugin name (its branch label)."""
+        return {p.name: p.migrations for p in self._plugins.values() if p.migrations is not None}
 
     def scopes(self) -> dict[str, str]:
         """Every scope the plugins declare, name → what it allows."""

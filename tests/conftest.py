@@ -27,6 +27,7 @@ BROWSER_TESTS = (
     "tests/hotpotato/test_e2e_browser.py",
     "tests/service/test_console.py",
     "tests/vetting/test_console_review.py",
+    "tests/sms/test_console_browser.py",
 )
 
 

@@ -83,16 +83,16 @@ class Service:
                 "(--workers 1), or share a Redis broker with katopotato worker processes (COUCHPOTATO_BROKER)"
             )
         async with contextlib.AsyncExitStack() as stack:
+            registry = registry or load_plugins(settings=settings.plugin_settings())
             db = Database(settings.database_url)
             stack.push_async_callback(db.close)
-            await db.start()
+            await db.start(registry.migrations())
             search = open_search(settings.search_url, db, extractor=extractor_from_url(settings.entities_url))
             await search.start()
             stack.push_async_callback(search.close)
             metrics = Metrics()
             events = EventLog(db)
             store = SessionStore(db, events, search, metrics)
-            registry = registry or load_plugins(settings=settings.plugin_settings())
             check_oidc(settings, registry)
             broker: Broker = await stack.enter_async_context(broker_from_url(settings.broker_url))
             blobs: BlobStore = await stack.enter_async_context(blobs_from_url(settings.blobs_url))

@@ -63,7 +63,7 @@ async def create(args: argparse.Namespace) -> int:
     expires_in_s = args.expires_in_days * 86400 if args.expires_in_days is not None else None
     db, store = _store(args)
     try:
-        await db.start()
+        await db.start(load_plugins().migrations())  # as the service migrates it: a plugin's branch too
         token, info = await store.create(scopes, name=args.name, expires_in_s=expires_in_s)
     finally:
         await db.close()
@@ -78,7 +78,7 @@ async def create(args: argparse.Namespace) -> int:
 async def list_tokens(args: argparse.Namespace) -> int:
     db, store = _store(args)
     try:
-        await db.start()
+        await db.start(load_plugins().migrations())
         infos = await store.list()
     finally:
         await db.close()
@@ -99,7 +99,7 @@ async def list_tokens(args: argparse.Namespace) -> int:
 async def revoke(args: argparse.Namespace) -> int:
     db, store = _store(args)
     try:
-        await db.start()
+        await db.start(load_plugins().migrations())
         done = await store.revoke(args.id)
     finally:
         await db.close()

@@ -13,6 +13,7 @@ from .routes import (
     AssignIn,
     CampaignIn,
     CampaignPatch,
+    OptOutIn,
     ReassignIn,
     ReplyIn,
     SendIn,
@@ -37,7 +38,8 @@ BEARER_ERRORS = {
 def _schemas() -> tuple[dict[str, Any], dict[type[BaseModel], dict[str, Any]]]:
     defs: dict[str, Any] = {}
     refs: dict[type[BaseModel], dict[str, Any]] = {}
-    for model in (CampaignIn, CampaignPatch, TexterIn, AssignIn, SendIn, ReplyIn, ReassignIn, AnswerIn, TagsIn):
+    models = (CampaignIn, CampaignPatch, TexterIn, AssignIn, SendIn, ReplyIn, ReassignIn, AnswerIn, TagsIn, OptOutIn)
+    for model in models:
         schema = model.model_json_schema(ref_template=REF)
         for name, sub in schema.pop("$defs", {}).items():
             defs[f"Sms{name}"] = sub
@@ -104,6 +106,13 @@ def describe() -> dict[str, dict[str, Any]]:
         op["parameters"] = [
             {"name": "X-Twilio-Signature", "in": "header", "required": False, "schema": {"type": "string"}}
         ]
+    phone = (("phone", "string"),)
+
+    def by_hand(op_id: str, summary: str) -> dict[str, Any]:
+        op = _op(op_id, summary, params=phone, body=ref[OptOutIn])
+        op["requestBody"]["required"] = False  # the reason is optional
+        return op
+
     paths = {
         "campaigns": {
             "get": _op("smsListCampaigns", "Campaigns (yours; every one for an admin token)"),
@@ -158,7 +167,12 @@ def describe() -> dict[str, dict[str, Any]]:
             "get": _op("smsExport", "Survey answers as CSV (admin)", params=cid, media="text/csv"),
         },
         "opt-outs/{phone}": {
-            "get": _op("smsOptOut", "Is this number opted out? (any phone format)", params=(("phone", "string"),)),
+            "get": _op("smsOptOut", "Is this number opted out? (any phone format)", params=phone),
+            "put": by_hand("smsPutOptOut", "Put a number on the opt-out list by hand (sms:admin; audited)"),
+            "delete": by_hand("smsDeleteOptOut", "Take a number off the opt-out list by hand (sms:admin; audited)"),
+        },
+        "opt-outs/{phone}/log": {
+            "get": _op("smsOptOutLog", "A number's opt-out audit log: what, how, by whom (sms:admin)", params=phone),
         },
         STATUS_PATH: {"post": status_op},
         INBOUND_PATH: {"post": inbound_op},

@@ -43,6 +43,7 @@ WEB_DIR = Path(__file__).with_name("web")
 ROLES = {"texter": 0, "supervolunteer": 1, "admin": 2, "owner": 3}
 MAX_ID = 2**62  # ids fit SQLite's and PostgreSQL's 64-bit integers
 MAX_CSV_BYTES = 60 * 1024  # under the service's request limit; the console uploads bigger files in parts
+LOG_FIELDS = ("action", "source", "detail", "actor_id", "actor_name", "at")
 NEXT_LOOKAHEAD = 50  # contacts looked at for one that is within its texting hours
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _gateways: dict[int, TwilioGateway] = {}
@@ -58,7 +59,6 @@ def api(fn: Handler) -> Handler:
     @functools.wraps(fn)
     async def handler(request: web.Request) -> web.StreamResponse:
         try:
-            await store.ensure_schema(route_context(request).database)
             return await fn(request)
         except SmsError as e:
             return error(e.status, e.code, str(e))
@@ -195,6 +195,13 @@ class CampaignPatch(BaseModel):
     end_hour: int | None = Field(default=None, ge=1, le=24)
     due_at: float | None = Field(default=None, allow_inf_nan=False, ge=0, le=1e11)
     active: bool | None = None
+
+
+class OptOutIn(BaseModel):
+    """The optional body of ``PUT``/``DELETE opt-outs/{phone}``: why, for the audit log."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(default="", max_length=500)
 
 
 class TexterIn(BaseModel):
@@ -571,6 +578,49 @@ async def get_opt_out(request: web.Request) -> web.StreamResponse:
     phone = to_e164(request.match_info["phone"])
     opted = await store.is_opted_out(route_context(request).database, phone)
     return web.json_response({"phone": phone, "opted_out": opted})
+
+
+def _actor(request: web.Request) -> tuple[str, str]:
+    """Who is changing the list by hand, for its audit log: the caller's id and name (or e-mail)."""
+    p = route_context(request).principal
+    return str(p.token_id), str(p.name or p.email or "")
+
+
+async def _by_hand(request: web.Request) -> tuple[str, str]:
+    """The phone of ``opt-outs/{phone}`` in E.164, and the audit detail (the optional reason)."""
+    phone = to_e164(request.match_info["phone"])
+    reason = (await body_of(request, OptOutIn)).reason
+    return phone, f"by hand: {reason}" if reason else "by hand"
+
+
+@routes.put("/opt-outs/{phone}")
+@plugin.requires(SCOPE_ADMIN)
+@api
+async def put_opt_out(request: web.Request) -> web.StreamResponse:
+    """Put a number on the shared opt-out list by hand (someone asked by phone or e-mail); audited."""
+    phone, detail = await _by_hand(request)
+    changed = await store.opt_out(route_context(request).database, phone, "admin", detail, _actor(request))
+    return web.json_response({"phone": phone, "opted_out": True, "changed": changed})
+
+
+@routes.delete("/opt-outs/{phone}")
+@plugin.requires(SCOPE_ADMIN)
+@api
+async def delete_opt_out(request: web.Request) -> web.StreamResponse:
+    """Take a number off the list by hand (an opt-out made in error); audited."""
+    phone, detail = await _by_hand(request)
+    changed = await store.opt_in(route_context(request).database, phone, "admin", detail, _actor(request))
+    return web.json_response({"phone": phone, "opted_out": False, "changed": changed})
+
+
+@routes.get("/opt-outs/{phone}/log")
+@plugin.requires(SCOPE_ADMIN)
+@api
+async def opt_out_log(request: web.Request) -> web.StreamResponse:
+    """The number's audit log: every opt-out and undo, by whom (keyword, carrier or admin)."""
+    phone = to_e164(request.match_info["phone"])
+    rows = await store.opt_out_history(route_context(request).database, phone)
+    return web.json_response({"phone": phone, "log": [{k: r[k] for k in LOG_FIELDS} for r in rows]})
 
 
 # --- Twilio's webhooks (public: X-Twilio-Signature) ----------------------------------------------------

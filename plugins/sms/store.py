@@ -1,9 +1,9 @@
 """The plugin's tables (SQLAlchemy Core, in the service's database) and every query it makes.
 
-The tables are created on first use (``ensure_schema``; ``CREATE TABLE IF NOT EXISTS``), because
-the host does not yet apply plugins' Alembic branches (katopotato/plugin.py promises it; see
-docs/sms.md). A send costs four statements whatever the campaign's size (``snapshot``, the claim's
-UPDATE + INSERT in one transaction, ``record_sent``); a status callback one UPDATE.
+The tables are made by the plugin's Alembic branch ``sms`` (``migrations/``), which the host
+applies when the service starts; a change to a table here needs a new revision there. A send costs
+four statements whatever the campaign's size (``snapshot``, the claim's UPDATE + INSERT in one
+transaction, ``record_sent``); a status callback one UPDATE.
 """
 
 from __future__ import annotations
@@ -119,6 +119,8 @@ opt_out_log = Table(
     Column("source", String(40), nullable=False),
     Column("detail", Text, nullable=False),
     Column("at", Float, nullable=False),
+    Column("actor_id", String(200), nullable=False, default=""),  # who, by hand (PUT/DELETE opt-outs/{phone})
+    Column("actor_name", String(200), nullable=False, default=""),
 )  # fmt: skip
 
 answers = Table(
@@ -130,24 +132,7 @@ answers = Table(
     Column("at", Float, nullable=False),
 )  # fmt: skip
 
-_ready: weakref.WeakKeyDictionary[Any, asyncio.Lock | bool] = weakref.WeakKeyDictionary()
 _groups: weakref.WeakKeyDictionary[Any, GroupCommit] = weakref.WeakKeyDictionary()
-
-
-async def ensure_schema(db: Any) -> None:
-    """Create the plugin's tables in ``db`` once per process."""
-    state = _ready.get(db)
-    if state is True:
-        return
-    if state is None:
-        state = _ready[db] = asyncio.Lock()
-    assert isinstance(state, asyncio.Lock)
-    async with state:
-        if _ready.get(db) is True:
-            return
-        async with db.write() as conn:
-            await conn.run_sync(metadata.create_all, checkfirst=True)
-        _ready[db] = True
 
 
 class GroupCommit:
@@ -559,8 +544,14 @@ async def is_opted_out(db: Any, phone: str) -> bool:
         return await conn.scalar(select(opt_outs.c.phone).where(opt_outs.c.phone == phone)) is not None
 
 
-async def opt_out(db: Any, phone: str, source: str, detail: str = "") -> bool:
-    """Put ``phone`` on the shared list; False when it was on it already."""
+def _log_row(phone: str, action: str, source: str, detail: str, at: float, actor: tuple[str, str]) -> dict[str, Any]:
+    return {"phone": phone, "action": action, "source": source, "detail": detail, "at": at,
+            "actor_id": actor[0], "actor_name": actor[1]}  # fmt: skip
+
+
+async def opt_out(db: Any, phone: str, source: str, detail: str = "", actor: tuple[str, str] = ("", "")) -> bool:
+    """Put ``phone`` on the shared list; audited (``actor``: who did it by hand, id and name).
+    False when it was on it already (nothing written)."""
     now = time.time()
     async with db.write() as conn:
         try:
@@ -568,22 +559,19 @@ async def opt_out(db: Any, phone: str, source: str, detail: str = "") -> bool:
                 await conn.execute(insert(opt_outs).values(phone=phone, source=source, at=now))
         except IntegrityError:
             return False
-        await conn.execute(
-            insert(opt_out_log).values(phone=phone, action="opt_out", source=source, detail=detail, at=now)
-        )
+        await conn.execute(insert(opt_out_log).values(_log_row(phone, "opt_out", source, detail, now, actor)))
     return True
 
 
-async def opt_in(db: Any, phone: str, source: str, detail: str) -> bool:
-    """Take ``phone`` off the list (the person texted START); audited. False when it was not on it."""
+async def opt_in(db: Any, phone: str, source: str, detail: str, actor: tuple[str, str] = ("", "")) -> bool:
+    """Take ``phone`` off the list (the person texted START, or an admin by hand); audited.
+    False when it was not on it (nothing written)."""
     now = time.time()
     async with db.write() as conn:
         res = await conn.execute(delete(opt_outs).where(opt_outs.c.phone == phone))
         if res.rowcount == 0:
             return False
-        await conn.execute(
-            insert(opt_out_log).values(phone=phone, action="opt_in", source=source, detail=detail, at=now)
-        )
+        await conn.execute(insert(opt_out_log).values(_log_row(phone, "opt_in", source, detail, now, actor)))
     return True
 
 
@@ -633,7 +621,7 @@ async def export_answers(db: Any, campaign_id: int) -> list[dict[str, Any]]:
 __all__ = [
     "GroupCommit", "add_contacts", "answers", "assign", "campaigns", "claim", "contacts", "conversation",
     "conversations",
-    "create_campaign", "ensure_schema", "existing_cells", "export_answers", "get_campaign", "get_contact", "grouped",
+    "create_campaign", "existing_cells", "export_answers", "get_campaign", "get_contact", "grouped",
     "inbound", "is_opted_out", "list_campaigns", "list_texters", "messages", "messages_for_review", "metadata",
     "next_contacts", "opt_in", "opt_out", "opt_out_history", "opt_outs", "opted_out_among", "reassign",
     "record_failed", "record_sent", "record_status", "role_of", "save_answer", "set_tags", "set_texter",

@@ -286,10 +286,9 @@ async def test_group_commit_isolates_a_failing_write(sms: Sms) -> None:
 
     from sqlalchemy import text
 
-    from plugins.sms.store import ensure_schema, grouped
+    from plugins.sms.store import grouped
 
     db = sms.service.db
-    await ensure_schema(db)
 
     async def good(conn: object) -> int:
         await conn.execute(text("INSERT INTO sms_opt_outs (phone, source, at) VALUES ('+15550001', 'test', 0)"))  # type: ignore[attr-defined]
@@ -314,11 +313,13 @@ async def test_the_routes_are_in_the_openapi_document(sms: Sms) -> None:
         "campaigns/{cid}/contacts",
         "send",
         "opt-outs/{phone}",
+        "opt-outs/{phone}/log",
         "twilio/status",
         "twilio/inbound",
     ):
         assert f"/v1/plugins/sms/{path}" in paths
     assert paths["/v1/plugins/sms/twilio/inbound"]["post"]["security"] == []
+    assert {"get", "put", "delete"} <= set(paths["/v1/plugins/sms/opt-outs/{phone}"])
     assert "security" not in paths["/v1/plugins/sms/send"]["post"]  # the document's bearer default
     refs = set()
 

@@ -16,6 +16,7 @@ const state = {
   poll: null,          // interval of the session poll
   target: null,        // media time to jump to once its line is there
   committedSeq: -1,    // the last seq committed on the live stream (older partials are stale)
+  partials: new Map(), // seq → its latest partial, for the seqs not committed yet
   searchQ: "",
   searchCursor: null,
 };
@@ -195,6 +196,7 @@ async function openSession(id, at) {
   closeSession();
   state.sessionId = id;
   state.committedSeq = -1;
+  state.partials = new Map();
   showOnly("#session-view");
   $("#transcript").replaceChildren();
   $("#player").hidden = true;
@@ -289,24 +291,37 @@ async function follow(id, signal) {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // The provisional line: the newest partial of a seq not yet committed, always the last line.
+// One grey line for what is still provisional: the latest partial of every seq not committed yet,
+// in seq order (a draft after a cut shows the end of the segment still being decoded as well as
+// the one being heard).
 function showPartial(ev) {
-  const box = $("#transcript");
   if (ev.seq <= state.committedSeq) return;
+  state.partials.set(ev.seq, ev);
+  renderPartials();
+}
+
+function dropPartial(upToSeq) {
+  for (const seq of [...state.partials.keys()]) if (seq <= upToSeq) state.partials.delete(seq);
+  renderPartials();
+}
+
+function renderPartials() {
+  const box = $("#transcript");
   let line = $("#partial-line");
+  const pending = [...state.partials.values()].sort((a, b) => a.seq - b.seq);
+  if (!pending.length) {
+    if (line) line.remove();
+    return;
+  }
   if (!line) {
     line = el("div", { class: "line partial", id: "partial-line", title: "provisional: being heard now" },
       el("span", { class: "ts" }, ""), el("span", { class: "text" }, ""));
   }
-  line.dataset.seq = ev.seq;
-  line.querySelector(".ts").textContent = clock(ev.start);
-  line.querySelector(".text").textContent = ev.text;
-  box.append(line);  // (re)placed last
+  line.dataset.seq = pending[pending.length - 1].seq;
+  line.querySelector(".ts").textContent = clock(pending[0].start);
+  line.querySelector(".text").textContent = pending.map((p) => p.text.trim()).join(" ");
+  if (line !== box.lastElementChild) box.append(line);  // (re)placed last
   if ($("#follow").checked) box.scrollTop = box.scrollHeight;
-}
-
-function dropPartial(upToSeq) {
-  const line = $("#partial-line");
-  if (line && Number(line.dataset.seq) <= upToSeq) line.remove();
 }
 
 function onEvent(ev) {

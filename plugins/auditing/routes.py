@@ -43,7 +43,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 routes = plugin.routes
 
 
-class ApiError(Exception):
+class ApiError(AuditError):
     """An error answered as ``{"error": {"code", "message"}}`` with its HTTP status."""
 
     def __init__(self, status: int, code: str, message: str) -> None:

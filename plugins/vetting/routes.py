@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from katopotato.plugin import BlobStore, route_context
 
 from .decisions import load_decisions, make_decision, save_decision
-from .errors import DecisionError, FormatError
+from .errors import DecisionError, FormatError, VettingError
 from .jobs import SCOPE_REVIEW, plugin
 from .review import build_queue, counts, load_run, run_ids
 
@@ -35,7 +35,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 routes = plugin.routes
 
 
-class ApiError(Exception):
+class ApiError(VettingError):
     """An error answered as ``{"error": {"code", "message"}}`` with its HTTP status."""
 
     def __init__(self, status: int, code: str, message: str) -> None:
